@@ -75,7 +75,10 @@ def parse_spec(spec: str) -> tuple[str, str]:
             f"{', '.join(PROVIDERS)} (or gemini)"
         )
     if not model:
-        raise ConfigurationError(f"model spec {spec!r} names no model; e.g. '{canonical}:...'")
+        raise ConfigurationError(
+            f"model spec {spec!r} names no model; expected 'provider:model' with provider one "
+            f"of {', '.join(PROVIDERS)} (or gemini), e.g. '{canonical}:<model>'"
+        )
     return canonical, model
 
 

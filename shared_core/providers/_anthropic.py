@@ -170,14 +170,18 @@ class AnthropicProvider(ChatProvider):
             choice = {"auto": {"type": "auto"}, "none": {"type": "none"},
                       "required": {"type": "any"}}.get(req.tool_choice)
             kw["tool_choice"] = choice or {"type": "tool", "name": req.tool_choice}
-        if req.temperature is not None:
-            kw["temperature"] = req.temperature
-        if req.top_p is not None:
-            kw["top_p"] = req.top_p
         if req.stop:
             kw["stop_sequences"] = list(req.stop)
-        if req.extra:
-            kw["extra_body"] = dict(req.extra)
+        # This SDK version no longer lists sampling parameters; the API still takes them on
+        # the models that support them, so they go in the body directly.
+        body: dict[str, Any] = {}
+        if req.temperature is not None:
+            body["temperature"] = req.temperature
+        if req.top_p is not None:
+            body["top_p"] = req.top_p
+        body.update(req.extra)
+        if body:
+            kw["extra_body"] = body
         if stream:
             kw["stream"] = True
         return kw

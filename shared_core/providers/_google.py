@@ -84,12 +84,17 @@ class GoogleProvider(ChatProvider):
         super().__init__(model.removeprefix("models/"), **kwargs)
         self._signatures: OrderedDict[str, bytes] = OrderedDict()
 
-    def _make_client(self, api_key: str, *, async_: bool) -> Any:
+    def _types(self) -> Any:
         try:
-            from google import genai
             from google.genai import types
         except ImportError as e:
             raise MissingDependencyError("google-genai", self.extra) from e
+        return types
+
+    def _make_client(self, api_key: str, *, async_: bool) -> Any:
+        types = self._types()
+        from google import genai
+
         options: dict[str, Any] = {
             # We retry ourselves; stop the SDK's own (implicit) retries.
             "retry_options": types.HttpRetryOptions(attempts=1),

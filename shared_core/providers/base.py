@@ -339,9 +339,7 @@ class ChatProvider(ABC):
         message = str(e) or type(e).__name__
         if cls is not None:
             return cls(message, provider=self.provider, model=self.model), None
-        return ProviderError(
-            f"{type(e).__name__}: {message}", provider=self.provider, model=self.model
-        ), None
+        return e, None  # not a provider failure (e.g. a bug): raised unchanged
 
     def _response(
         self,
