@@ -1,0 +1,232 @@
+"""Cost accounting over LlamaIndex instrumentation: tokens and dollars per model for a run.
+
+:class:`CostEventHandler` listens to LlamaIndex's LLM events (chat and completion, streamed or
+not, sync or async) and totals, per model, the calls of
+
+* :class:`~llamaindex_avengers.AvengersLLM`: from the routing facts every response carries
+  (routed model, tokens by kind, cost, failed fallback attempts); the candidate LLM object an
+  AvengersLLM calls internally is not counted a second time;
+* any other LlamaIndex LLM, when its response reports token usage (``raw["usage"]`` or the
+  token counts in ``additional_kwargs``) and its model name is known (``raw["model"]`` or the
+  LLM's ``metadata.model_name``), priced with :mod:`shared_core.pricing`. Calls without usage
+  are counted in :attr:`CostEventHandler.unaccounted_calls`.
+
+:func:`track_costs` scopes a handler to a ``with`` block (and the asyncio tasks started in it), in
+the style of LangChain's ``get_openai_callback()``.
+
+Example:
+    >>> from llamaindex_avengers import track_costs
+    >>> with track_costs() as costs:  # doctest: +SKIP
+    ...     index.as_query_engine(llm=AvengersLLM()).query("What did the author do?")
+    >>> print(costs.total_cost, costs.total_tokens)  # doctest: +SKIP
+    >>> print(costs.summary(baseline="openai:gpt-4.1"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.llm import (
+    LLMChatEndEvent,
+    LLMChatStartEvent,
+    LLMCompletionEndEvent,
+    LLMCompletionStartEvent,
+)
+from pydantic import Field, PrivateAttr
+
+from llamaindex_avengers._convert import KEY, model_from_response, usage_from_response
+from shared_core.usage import CallRecord, CostLedger, ModelTotals, Usage
+
+__all__ = ["CostEventHandler", "inside_routed_call", "track_costs"]
+
+_ROUTED_DEPTH: ContextVar[int] = ContextVar("avengers_routed_call_depth", default=0)
+_ACTIVE: ContextVar[tuple[CostEventHandler, ...]] = ContextVar(
+    "avengers_cost_handlers", default=()
+)
+
+
+@contextmanager
+def inside_routed_call() -> Iterator[None]:
+    """Marks LLM calls that AvengersLLM makes on a candidate object (they are accounted by the
+    routed response, so cost handlers skip them)."""
+    token = _ROUTED_DEPTH.set(_ROUTED_DEPTH.get() + 1)
+    try:
+        yield
+    finally:
+        _ROUTED_DEPTH.reset(token)
+
+
+class CostEventHandler(BaseEventHandler):
+    """Totals tokens and dollars per model over every LLM call it sees.
+
+    Add it to a dispatcher for global accounting, or use :func:`track_costs` for one block.
+    Thread- and task-safe (it records into a :class:`~shared_core.usage.CostLedger`).
+
+    Example:
+        >>> from llama_index.core.instrumentation import get_dispatcher
+        >>> from llamaindex_avengers import CostEventHandler
+        >>> handler = CostEventHandler()
+        >>> get_dispatcher().add_event_handler(handler)  # doctest: +SKIP
+        >>> handler.total_cost, handler.successful_requests
+        (0.0, 0)
+    """
+
+    ledger: CostLedger = Field(default_factory=CostLedger, exclude=True,
+                               description="Every counted call, routed or not.")
+    unaccounted_calls: int = Field(default=0, description="Calls that reported no token usage.")
+
+    _models_by_span: dict[str, str] = PrivateAttr(default_factory=dict)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AvengersCostEventHandler"
+
+    # ------------------------------------------------------------------ events
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        if isinstance(event, LLMChatStartEvent | LLMCompletionStartEvent):
+            if not _ROUTED_DEPTH.get() and event.span_id:
+                name = (event.model_dict or {}).get("model_name")
+                if isinstance(name, str) and name and name != "unknown":
+                    with self._lock:
+                        self._models_by_span[event.span_id] = name
+        elif isinstance(event, LLMChatEndEvent | LLMCompletionEndEvent):
+            with self._lock:
+                span_model = self._models_by_span.pop(event.span_id or "", None)
+            if event.response is not None:
+                self._on_response(event.response, span_model)
+
+    def _on_response(self, response: Any, span_model: str | None) -> None:
+        meta = (getattr(response, "additional_kwargs", None) or {}).get(KEY)
+        if isinstance(meta, Mapping) and "cost_usd" in meta:
+            self.ledger.record(_routed_record(meta))
+            return
+        if _ROUTED_DEPTH.get():
+            return  # a candidate object called by AvengersLLM: its routed response counts it
+        usage = usage_from_response(response)
+        model = model_from_response(response) or span_model
+        if usage is None or not model:
+            with self._lock:
+                self.unaccounted_calls += 1
+            return
+        from shared_core.pricing import cost
+
+        self.ledger.record(CallRecord(model=model, usage=usage, cost_usd=cost(usage, model),
+                                      routed=False, reason="not routed"))
+
+    # ------------------------------------------------------------------ totals
+    @property
+    def total_cost(self) -> float:
+        """USD of every priced call (failed fallback attempts included)."""
+        return self.ledger.total_cost
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens of every counted call, by kind."""
+        return self.ledger.total_usage
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.usage.input_tokens
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.usage.output_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.usage.total_tokens
+
+    @property
+    def successful_requests(self) -> int:
+        """Counted calls (routed or not)."""
+        return len(self.ledger)
+
+    @property
+    def unpriced_calls(self) -> int:
+        """Counted calls whose model has no known price (their tokens are in the totals)."""
+        return self.ledger.unpriced_calls
+
+    def by_model(self) -> dict[str, ModelTotals]:
+        """Calls, tokens and dollars per model (router names for routed calls)."""
+        return self.ledger.by_model()
+
+    def summary(self, baseline: str | None = None) -> str:
+        """A table per model; with ``baseline`` (a spec), what the same calls would cost there."""
+        return self.ledger.summary(baseline)
+
+    def reset(self) -> None:
+        """Forget every call counted so far."""
+        self.ledger = CostLedger()
+        with self._lock:
+            self.unaccounted_calls = 0
+            self._models_by_span.clear()
+
+
+def _routed_record(meta: Mapping[str, Any]) -> CallRecord:
+    usage = meta.get("usage")
+    return CallRecord(
+        model=str(meta.get("model")),
+        usage=Usage(**usage) if isinstance(usage, Mapping) else Usage(),
+        cost_usd=meta.get("cost_usd"),
+        spec=str(meta.get("spec") or ""),
+        latency_s=float(meta.get("latency_s") or 0.0),
+        alpha=meta.get("alpha"),
+        cluster=meta.get("cluster"),
+        reason=str(meta.get("reason") or "routed"),
+        attempts=tuple(tuple(a) for a in meta.get("attempts") or ()),  # type: ignore[misc]
+    )
+
+
+class _Relay(BaseEventHandler):
+    """Forwards events to the handlers of the active :func:`track_costs` blocks."""
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AvengersCostRelay"
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        for handler in _ACTIVE.get():
+            handler.handle(event, **kwargs)
+
+
+_relay_lock = threading.Lock()
+_relay: _Relay | None = None
+
+
+def _install_relay() -> None:
+    global _relay
+    with _relay_lock:
+        if _relay is None:
+            from llama_index.core.instrumentation import get_dispatcher
+
+            _relay = _Relay()
+            get_dispatcher().add_event_handler(_relay)
+
+
+@contextmanager
+def track_costs(handler: CostEventHandler | None = None) -> Iterator[CostEventHandler]:
+    """Count the LLM calls made in this block (and in asyncio tasks it starts).
+
+    Blocks nest: a call inside an inner block counts in the outer block's handler too.
+
+    Example:
+        >>> from llamaindex_avengers import track_costs
+        >>> with track_costs() as costs:
+        ...     pass  # run query engines and agents here
+        >>> costs.total_cost
+        0.0
+    """
+    handler = handler if handler is not None else CostEventHandler()
+    _install_relay()
+    token = _ACTIVE.set((*_ACTIVE.get(), handler))
+    try:
+        yield handler
+    finally:
+        _ACTIVE.reset(token)

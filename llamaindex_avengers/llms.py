@@ -1,0 +1,627 @@
+"""``AvengersLLM``: a LlamaIndex ``FunctionCallingLLM`` that routes every call.
+
+Each call is converted to core messages, :class:`~shared_core.engine.RoutedChat` picks the model
+(Avengers-Pro routing, per-call overrides, tool-exchange pinning, budget, capability filters), the
+model is called (a ``"provider:model"`` spec through the providers, or any LlamaIndex ``LLM``
+given in ``models=``), and the answer comes back as a LlamaIndex response carrying the routing
+facts under the ``"avengers"`` key.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.llms.generic_utils import (
+    achat_to_completion_decorator,
+    astream_chat_to_completion_decorator,
+    chat_to_completion_decorator,
+    stream_chat_to_completion_decorator,
+)
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+    ToolCallBlock,
+)
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM, ToolSelection
+from pydantic import Field, PrivateAttr, SecretStr, field_serializer, field_validator
+
+from llamaindex_avengers._convert import (
+    KEY,
+    to_core_messages,
+    to_llama_message,
+    tool_choice_of,
+    tool_selections,
+    tool_to_spec,
+    usage_from_response,
+)
+from llamaindex_avengers.instrumentation import inside_routed_call
+from shared_core._errors import AllModelsFailedError
+from shared_core.engine import Feature, RoutedChat, RoutedResponse, Selection
+from shared_core.messages import ChatRequest, ImagePart, Message, TextDelta
+from shared_core.router import Router
+from shared_core.usage import Budget, CostLedger, Usage
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+__all__ = ["AvengersLLM"]
+
+_ROUTING_KWARGS = ("alpha", "force", "exclude", "allowed")
+_DROPPED_KWARGS = ("formatted",)  # LlamaIndex-internal flags no model takes
+
+
+class _LlamaIndexRoutedChat(RoutedChat):
+    """The routing engine, told what LlamaIndex LLM objects can do."""
+
+    def _object_supports(self, target: Any, feature: Feature) -> bool:
+        if feature == "tools":
+            return isinstance(target, FunctionCallingLLM) and bool(
+                target.metadata.is_function_calling_model
+            )
+        return False  # LlamaIndex metadata does not say; do not send images or schemas there
+
+
+@dataclass
+class _Call:
+    """One prepared call: the LlamaIndex input, its core form, the decision and the request."""
+
+    messages: list[ChatMessage]
+    selection: Selection
+    request: ChatRequest
+    tools: list[Any] = field(default_factory=list)
+    tool_kwargs: dict[str, Any] = field(default_factory=dict)
+    passthrough: dict[str, Any] = field(default_factory=dict)
+    failures: list[tuple[str, BaseException]] = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+
+
+def _cost_of(usage: Usage | None, model_name: str | None) -> float | None:
+    """The price of a LlamaIndex LLM object's call, when both usage and model are known."""
+    if usage is None or not model_name or model_name == "unknown":
+        return None
+    from shared_core.pricing import cost
+
+    return cost(usage, model_name)
+
+
+class AvengersLLM(FunctionCallingLLM):
+    """A LlamaIndex LLM that sends every call to the model the Avengers-Pro router picks.
+
+    Use it anywhere a LlamaIndex ``LLM`` goes: ``Settings.llm``, query and chat engines,
+    ``FunctionAgent``. Each response carries, under the key ``"avengers"`` in
+    ``response.additional_kwargs``, in the assistant message's ``additional_kwargs`` and in
+    ``response.raw``, the facts of the call: ``model`` (router name that served), ``spec``,
+    ``reason`` (routed / pinned / forced / budget-downgrade), ``alpha``, ``cluster``, ``scores``,
+    ``ranking``, ``usage`` (tokens by kind, ``None`` if the model reported none), ``cost_usd``
+    (``None`` if unknown), ``latency_s`` and ``fallback_attempts``.
+
+    Per-call keyword arguments (``chat``, ``complete``, streams and async forms): ``alpha=``
+    (trade-off for this call), ``force=`` (a router model name), ``exclude=`` / ``allowed=``
+    (router model names), ``temperature=``, ``max_tokens=``, ``stop=``.
+
+    Within a tool exchange (tool results that answer an assistant message written by this LLM) the
+    call stays on the model that made the tool calls; a new user turn is routed afresh.
+
+    Example:
+        >>> from llamaindex_avengers import AvengersLLM
+        >>> llm = AvengersLLM(alpha=0.7)  # the default router, with its recorded model specs
+        >>> r = llm.complete("Prove that sqrt(2) is irrational")  # doctest: +SKIP
+        >>> facts = r.additional_kwargs["avengers"]  # doctest: +SKIP
+        >>> facts["model"], facts["cost_usd"]  # doctest: +SKIP
+        ('gpt-4-1106-preview', 0.00042)
+        >>> llm.route("What is 2 + 2?").model  # dry run, no model is called  # doctest: +SKIP
+        'mistralai/mistral-7b-chat'
+    """
+
+    router: Any = Field(
+        default=None,
+        description="A fitted Router, a router file path, or None for the default router "
+        "(AVENGERS_ROUTER, else ~/.config/avengers-router/router.json); loaded on first use.",
+    )
+    alpha: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Trade-off: 1 = accuracy first, 0 = cheapest first; None = the router's.",
+    )
+    models: dict[str, Any] | None = Field(
+        default=None,
+        description="Router model name -> 'provider:model' spec or a LlamaIndex LLM instance "
+        "(default: the specs recorded in the router file).",
+    )
+    temperature: float | None = Field(default=None, description="Sampling temperature.")
+    max_tokens: int | None = Field(default=None, gt=0, description="Maximum output tokens.")
+    stop: list[str] | None = Field(default=None, description="Stop sequences.")
+    timeout: float | None = Field(default=None, gt=0, description="Seconds per HTTP request.")
+    max_retries: int = Field(default=2, ge=0, description="Retries per model on transient errors.")
+    api_key: SecretStr | None = Field(
+        default=None, exclude=True,
+        description="API key for every spec's provider (default: each provider's environment "
+        "variable). Never serialised.",
+    )
+    base_url: str | None = Field(
+        default=None, description="Endpoint override for every spec's provider (gateways, stubs)."
+    )
+    provider_options: dict[str, Any] = Field(
+        default_factory=dict, exclude=True,
+        description="More provider options, e.g. per_model={'name': {'base_url': ...}}.",
+    )
+    budget: Budget | None = Field(
+        default=None, exclude=True, description="A spending cap in USD (see shared_core.Budget)."
+    )
+    ledger: CostLedger | None = Field(
+        default=None, exclude=True,
+        description="Where every call is recorded (a fresh CostLedger by default).",
+    )
+    route_on: str = Field(
+        default="last_user",
+        description="Text the router embeds: last_user, user_turns or conversation.",
+    )
+    max_fallbacks: int = Field(
+        default=2, ge=0, description="Next-ranked models to try when a call fails before output."
+    )
+
+    _engine: RoutedChat | None = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        if self.ledger is None:
+            self.ledger = CostLedger()
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AvengersLLM"
+
+    @field_validator("router")
+    @classmethod
+    def _check_router(cls, v: Any) -> Any:
+        if v is None or isinstance(v, Router | str | os.PathLike):
+            return v
+        raise ValueError(f"router must be a Router, a file path or None, not {type(v).__name__}")
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        for name, target in (v or {}).items():
+            if not isinstance(target, str | LLM):
+                raise ValueError(
+                    f"models[{name!r}] must be a 'provider:model' spec or a LlamaIndex LLM, "
+                    f"not {type(target).__name__}"
+                )
+        return v
+
+    @field_validator("route_on")
+    @classmethod
+    def _check_route_on(cls, v: str) -> str:
+        if v not in ("last_user", "user_turns", "conversation"):
+            raise ValueError(f"route_on must be last_user, user_turns or conversation, not {v!r}")
+        return v
+
+    @field_serializer("router")
+    def _ser_router(self, v: Any) -> str | None:
+        return None if v is None or isinstance(v, Router) else os.fspath(v)
+
+    @field_serializer("models")
+    def _ser_models(self, v: dict[str, Any] | None) -> dict[str, str] | None:
+        if v is None:
+            return None
+        return {k: t if isinstance(t, str) else t.class_name() for k, t in v.items()}
+
+    # ------------------------------------------------------------------ engine and metadata
+    @property
+    def engine(self) -> RoutedChat:
+        """The routing engine (created on first use; loading the router happens then too)."""
+        if self._engine is None:
+            opts: dict[str, Any] = {"max_retries": self.max_retries, **self.provider_options}
+            for name in ("api_key", "base_url", "timeout"):
+                if getattr(self, name) is not None:
+                    opts.setdefault(name, getattr(self, name))
+            self._engine = _LlamaIndexRoutedChat(
+                self.router, models=self.models, alpha=self.alpha, ledger=self.ledger,
+                budget=self.budget, route_on=self.route_on,  # type: ignore[arg-type]
+                max_fallbacks=self.max_fallbacks, provider_options=opts,
+            )
+        return self._engine
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """The truth about the candidates: the smallest context window among them, function
+        calling only when every one supports it."""
+        from shared_core.providers import model_info
+
+        engine = self.engine
+        targets = engine.targets
+        windows = [
+            model_info(t).context_window if isinstance(t, str) else t.metadata.context_window
+            for t in targets.values()
+        ]
+        return LLMMetadata(
+            context_window=min(windows),
+            num_output=self.max_tokens or -1,
+            is_chat_model=True,
+            is_function_calling_model=all(engine.supports(m, "tools") for m in targets),
+            model_name="avengers-router",
+        )
+
+    # ------------------------------------------------------------------ deciding
+    def _select(self, core: Sequence[Message], routing: Mapping[str, Any],
+                need: Sequence[Feature]) -> Selection:
+        exclude = routing.get("exclude") or ()
+        allowed = routing.get("allowed")
+        return self.engine.select(
+            core,
+            alpha=routing.get("alpha", self.alpha),
+            force=routing.get("force"),
+            exclude=(exclude,) if isinstance(exclude, str) else tuple(exclude),
+            allowed=(allowed,) if isinstance(allowed, str) else allowed,
+            need=need,
+        )
+
+    def _prepare(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> _Call:
+        """Pop our keyword arguments, convert, decide, and build the core request."""
+        kwargs = dict(kwargs)
+        routing = {k: kwargs.pop(k) for k in _ROUTING_KWARGS if k in kwargs}
+        tools = list(kwargs.pop("tools", None) or ())
+        tool_required = bool(kwargs.pop("tool_required", False))
+        tool_choice = kwargs.pop("tool_choice", None)
+        parallel = kwargs.pop("allow_parallel_tool_calls", None)
+        for k in _DROPPED_KWARGS:
+            kwargs.pop(k, None)
+        temperature = kwargs.pop("temperature", self.temperature)
+        max_tokens = kwargs.pop("max_tokens", self.max_tokens)
+        stop = kwargs.pop("stop", None) or self.stop or ()
+        extra = dict(kwargs.pop("extra_body", None) or {})
+
+        core = to_core_messages(messages)
+        need: list[Feature] = ["tools"] if tools else []
+        if any(isinstance(p, ImagePart) for m in core for p in m.parts):
+            need.append("vision")
+        selection = self._select(core, routing, need)
+        choice = tool_choice_of(tool_choice, tool_required) if tools else None
+        request = ChatRequest(
+            messages=tuple(core),
+            tools=tuple(tool_to_spec(t) for t in tools),
+            tool_choice=choice,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stop=tuple([stop] if isinstance(stop, str) else stop),
+            extra=extra,
+        )
+        tool_kwargs: dict[str, Any] = {"tool_required": tool_required}
+        if parallel is not None:
+            tool_kwargs["allow_parallel_tool_calls"] = parallel
+        if tool_choice is not None:
+            tool_kwargs["tool_choice"] = tool_choice
+        return _Call(list(messages), selection, request, tools, tool_kwargs, kwargs)
+
+    def route(self, messages: str | Sequence[ChatMessage], **kwargs: Any) -> Selection:
+        """Dry run: the decision for ``messages`` (a prompt or chat messages), calling no model.
+
+        Takes the same per-call keyword arguments as :meth:`chat` (``alpha``, ``force``,
+        ``exclude``, ``allowed``, ``tools``). ``Selection.metadata()`` gives the JSON-ready facts.
+        """
+        if isinstance(messages, str):
+            messages = [ChatMessage(role=MessageRole.USER, content=messages)]
+        return self._prepare(messages, kwargs).selection
+
+    # ------------------------------------------------------------------ fallback plan
+    def _steps(self, selection: Selection) -> list[Selection]:
+        """The tries in ranking order: a run of spec targets is one try (the engine falls back
+        within it), each LlamaIndex LLM object is one try."""
+        targets = self.engine.targets
+        ranking = selection.ranking
+        steps: list[Selection] = []
+        i = 0
+        while i < len(ranking):
+            name = ranking[i]
+            steps.append(replace(selection, model=name, ranking=ranking[i:], target=targets[name]))
+            i += 1
+            if isinstance(targets[name], str):
+                while i < len(ranking) and isinstance(targets[ranking[i]], str):
+                    i += 1
+        return steps
+
+    @staticmethod
+    def _failed(call: _Call, step: Selection, e: BaseException, last: bool) -> None:
+        if isinstance(e, AllModelsFailedError):
+            call.failures.extend((spec, err) for spec, err in e.attempts)
+        else:
+            call.failures.append((step.spec or step.model, e))
+        if last:
+            if len(call.failures) == 1:
+                raise e
+            raise AllModelsFailedError(call.failures) from e
+
+    def _attempts(self, call: _Call, extra: Sequence[tuple[str, float | None, str]] = ()
+                  ) -> list[tuple[str, float | None, str]]:
+        return [(name, 0.0, str(err)) for name, err in call.failures] + list(extra)
+
+    # ------------------------------------------------------------------ responses
+    def _meta(self, call: _Call, base: Mapping[str, Any], usage: Usage | None,
+              cost_usd: float | None, latency_s: float,
+              attempts: Sequence[tuple[str, float | None, str]]) -> dict[str, Any]:
+        meta = dict(base)
+        meta.update(
+            usage=usage.to_dict() if usage is not None else None,
+            cost_usd=cost_usd,
+            latency_s=latency_s,
+            fallback_attempts=[a[0] for a in attempts],
+            attempts=[list(a) for a in attempts],
+        )
+        return meta
+
+    def _from_routed(self, call: _Call, rr: RoutedResponse) -> ChatResponse:
+        """A LlamaIndex response from the engine's answer for a spec target."""
+        attempts = self._attempts(call, rr.attempts)
+        resp = rr.response
+        meta = self._meta(call, rr.metadata, resp.usage, resp.cost_usd, rr.latency_s, attempts)
+        raw = {**resp.raw, KEY: meta} if isinstance(resp.raw, Mapping) else {KEY: meta}
+        return ChatResponse(
+            message=to_llama_message(resp.text, resp.tool_calls, meta),
+            raw=raw, delta="", additional_kwargs={KEY: meta},
+        )
+
+    def _from_object(self, call: _Call, step: Selection, inner: ChatResponse) -> ChatResponse:
+        """A LlamaIndex response from a LlamaIndex LLM object's answer; records the call."""
+        target: LLM = step.target
+        usage = usage_from_response(inner)
+        model_name = target.metadata.model_name
+        cost_usd = _cost_of(usage, model_name)
+        latency = time.perf_counter() - call.t0
+        attempts = self._attempts(call)
+        self.engine.record(step, model=step.model, usage=usage or Usage(), cost_usd=cost_usd,
+                           latency_s=latency, attempts=attempts)
+        base = {**step.metadata(), "reason": call.selection.reason,
+                "ranking": list(call.selection.ranking), "spec": None,
+                "target": target.class_name(), "target_model": model_name}
+        meta = self._meta(call, base, usage, cost_usd, latency, attempts)
+        message = inner.message.model_copy(deep=True)
+        message.additional_kwargs[KEY] = meta
+        raw = inner.raw
+        if isinstance(raw, Mapping):
+            raw = {**raw, KEY: meta}
+        else:
+            raw = {KEY: meta, "raw": raw}
+        return ChatResponse(message=message, raw=raw, delta="",
+                            logprobs=inner.logprobs, additional_kwargs={KEY: meta})
+
+    def _object_kwargs(self, call: _Call) -> dict[str, Any]:
+        if call.tools:
+            return {"chat_history": call.messages, **call.tool_kwargs, **call.passthrough}
+        return dict(call.passthrough)
+
+    # ------------------------------------------------------------------ chat
+    def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        call = self._prepare(messages, kwargs)
+        steps = self._steps(call.selection)
+        for i, step in enumerate(steps):
+            try:
+                if isinstance(step.target, str):
+                    return self._from_routed(call, self.engine.chat(call.request, step))
+                target = step.target
+                with inside_routed_call():
+                    if call.tools:
+                        inner = target.chat_with_tools(call.tools, **self._object_kwargs(call))
+                    else:
+                        inner = target.chat(call.messages, **self._object_kwargs(call))
+                return self._from_object(call, step, inner)
+            except Exception as e:  # noqa: BLE001 - fall back, re-raised after the last try
+                self._failed(call, step, e, last=i == len(steps) - 1)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        call = self._prepare(messages, kwargs)
+        steps = self._steps(call.selection)
+        for i, step in enumerate(steps):
+            try:
+                if isinstance(step.target, str):
+                    return self._from_routed(call, await self.engine.achat(call.request, step))
+                target = step.target
+                with inside_routed_call():
+                    if call.tools:
+                        inner = await target.achat_with_tools(
+                            call.tools, **self._object_kwargs(call))
+                    else:
+                        inner = await target.achat(call.messages, **self._object_kwargs(call))
+                return self._from_object(call, step, inner)
+            except Exception as e:  # noqa: BLE001 - fall back, re-raised after the last try
+                self._failed(call, step, e, last=i == len(steps) - 1)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ streams
+    def _spec_chunk(self, call: _Call, item: Any, text: list[str]) -> ChatResponse | None:
+        """One engine stream item -> a LlamaIndex chunk (``None`` for items not shown)."""
+        if isinstance(item, TextDelta) and item.text:
+            text.append(item.text)
+            return ChatResponse(message=to_llama_message("".join(text)), delta=item.text)
+        if isinstance(item, RoutedResponse):
+            return self._from_routed(call, item)
+        return None  # tool-call fragments, usage and StreamEnd arrive whole in RoutedResponse
+
+    @staticmethod
+    def _object_chunk(inner: ChatResponse) -> ChatResponse:
+        return ChatResponse(message=inner.message, delta=inner.delta, raw=inner.raw,
+                            logprobs=inner.logprobs,
+                            additional_kwargs=dict(inner.additional_kwargs))
+
+    def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        call = self._prepare(messages, kwargs)
+        steps = self._steps(call.selection)
+        for i, step in enumerate(steps):
+            started = False
+            try:
+                if isinstance(step.target, str):
+                    text: list[str] = []
+                    for item in self.engine.stream(call.request, step):
+                        chunk = self._spec_chunk(call, item, text)
+                        if chunk is not None:
+                            started = True
+                            yield chunk
+                    return
+                target = step.target
+                with inside_routed_call():
+                    if call.tools:
+                        gen = target.stream_chat_with_tools(call.tools, **self._object_kwargs(call))
+                    else:
+                        gen = target.stream_chat(call.messages, **self._object_kwargs(call))
+                last: ChatResponse | None = None
+                while True:
+                    with inside_routed_call():
+                        inner = next(gen, None)
+                    if inner is None:
+                        break
+                    started, last = True, inner
+                    yield self._object_chunk(inner)
+                yield self._from_object(call, step, last or ChatResponse(message=ChatMessage(
+                    role=MessageRole.ASSISTANT, content="")))
+                return
+            except Exception as e:  # noqa: BLE001 - fall back only before output
+                if started:
+                    raise
+                self._failed(call, step, e, last=i == len(steps) - 1)
+
+    async def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any
+                            ) -> AsyncIterator[ChatResponse]:
+        call = self._prepare(messages, kwargs)
+        steps = self._steps(call.selection)
+        for i, step in enumerate(steps):
+            started = False
+            try:
+                if isinstance(step.target, str):
+                    text: list[str] = []
+                    async for item in self.engine.astream(call.request, step):
+                        chunk = self._spec_chunk(call, item, text)
+                        if chunk is not None:
+                            started = True
+                            yield chunk
+                    return
+                target = step.target
+                with inside_routed_call():
+                    if call.tools:
+                        gen = await target.astream_chat_with_tools(
+                            call.tools, **self._object_kwargs(call))
+                    else:
+                        gen = await target.astream_chat(call.messages, **self._object_kwargs(call))
+                last: ChatResponse | None = None
+                while True:
+                    with inside_routed_call():
+                        inner = await anext(gen, None)
+                    if inner is None:
+                        break
+                    started, last = True, inner
+                    yield self._object_chunk(inner)
+                yield self._from_object(call, step, last or ChatResponse(message=ChatMessage(
+                    role=MessageRole.ASSISTANT, content="")))
+                return
+            except Exception as e:  # noqa: BLE001 - fall back only before output
+                if started:
+                    raise
+                self._failed(call, step, e, last=i == len(steps) - 1)
+
+    # ------------------------------------------------------------------ LlamaIndex API
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self._chat(messages, **kwargs)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return self._stream_chat(messages, **kwargs)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return chat_to_completion_decorator(self._chat)(prompt, **kwargs)
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any
+                        ) -> CompletionResponseGen:
+        return stream_chat_to_completion_decorator(self._stream_chat)(prompt, **kwargs)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return await self._achat(messages, **kwargs)
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any
+                           ) -> ChatResponseAsyncGen:
+        return self._astream_chat(messages, **kwargs)
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any
+                        ) -> CompletionResponse:
+        return await achat_to_completion_decorator(self._achat)(prompt, **kwargs)
+
+    @llm_completion_callback()
+    async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any
+                               ) -> CompletionResponseAsyncGen:
+        async def astream(messages: Sequence[ChatMessage], **kw: Any) -> ChatResponseAsyncGen:
+            return self._astream_chat(messages, **kw)
+
+        return await astream_chat_to_completion_decorator(astream)(prompt, **kwargs)
+
+    # ------------------------------------------------------------------ tools
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The chat arguments for a call with tools (routed only among tool-capable models)."""
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            user_msg = ChatMessage(role=MessageRole.USER, content=user_msg)
+        if user_msg is not None:
+            messages.append(user_msg)
+        return {
+            "messages": messages,
+            "tools": list(tools),
+            "tool_required": tool_required,
+            "allow_parallel_tool_calls": allow_parallel_tool_calls,
+            **kwargs,
+        }
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """Keep only the first tool call unless parallel calls are allowed."""
+        if not allow_parallel_tool_calls:
+            blocks, seen = [], False
+            for b in response.message.blocks:
+                if isinstance(b, ToolCallBlock):
+                    if seen:
+                        continue
+                    seen = True
+                blocks.append(b)
+            response.message.blocks = blocks
+        return response
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> list[ToolSelection]:
+        """The tool calls of a response (whichever model served it)."""
+        selections = tool_selections(response.message)
+        if not selections and error_on_no_tool_call:
+            raise ValueError(
+                f"expected at least one tool call, got none; the response was: "
+                f"{response.message.content!r}"
+            )
+        return selections
+
