@@ -1,0 +1,183 @@
+"""AvengersLLM with candidates served by the loopback stub of the provider APIs (real SDKs)."""
+
+from __future__ import annotations
+
+import pytest
+from llama_index.core import Document, VectorStoreIndex
+from llama_index.core.agent.workflow import FunctionAgent
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.llms import ChatMessage
+from llama_index.core.tools import FunctionTool
+
+from llamaindex_avengers import RESPONSE_KEY, AvengersLLM, track_costs
+from shared_core import Budget
+from shared_core._errors import BudgetExceededError
+from shared_core.pricing import cost
+from shared_core.usage import Usage
+from tests.conftest import ROUTERBENCH_SPECS
+from tests.stub_llm_server import (
+    DEFAULT_OUTPUT_TOKENS,
+    Fail,
+    Reply,
+    StubLLMServer,
+    Tokens,
+    ToolCallSpec,
+    default_input_tokens,
+)
+
+QUESTION = "What is the capital of France?"
+# One router model per provider.
+BY_PROVIDER = {"openai": "gpt-4-1106-preview", "anthropic": "claude-v1",
+               "google": "zero-one-ai/Yi-34B-Chat"}
+
+
+async def final(llm: AvengersLLM, method: str, **kwargs):
+    """The final response of any of the eight call forms."""
+    msgs = [ChatMessage(role="user", content=QUESTION)]
+    if method == "chat":
+        return llm.chat(msgs, **kwargs)
+    if method == "achat":
+        return await llm.achat(msgs, **kwargs)
+    if method == "complete":
+        return llm.complete(QUESTION, **kwargs)
+    if method == "acomplete":
+        return await llm.acomplete(QUESTION, **kwargs)
+    if method == "stream_chat":
+        return list(llm.stream_chat(msgs, **kwargs))[-1]
+    if method == "stream_complete":
+        return list(llm.stream_complete(QUESTION, **kwargs))[-1]
+    if method == "astream_chat":
+        return [c async for c in await llm.astream_chat(msgs, **kwargs)][-1]
+    return [c async for c in await llm.astream_complete(QUESTION, **kwargs)][-1]
+
+
+METHODS = ["chat", "achat", "complete", "acomplete", "stream_chat", "stream_complete",
+           "astream_chat", "astream_complete"]
+
+
+def stub_cost(stub: StubLLMServer) -> tuple[Usage, float]:
+    """Tokens and dollars of every default reply the stub sent, priced independently."""
+    usage, dollars = Usage(), 0.0
+    for r in stub.requests:
+        u = Usage(default_input_tokens(r.provider, r.json), DEFAULT_OUTPUT_TOKENS)
+        usage, dollars = usage + u, dollars + cost(u, f"{r.provider}:{r.model}")
+    return usage, dollars
+
+
+@pytest.mark.parametrize("provider", list(BY_PROVIDER))
+@pytest.mark.parametrize("method", METHODS)
+async def test_every_method_on_every_provider(stub_llm, stub, provider, method) -> None:
+    llm = stub_llm()
+    name = BY_PROVIDER[provider]
+    resp = await final(llm, method, force=name)
+    text = getattr(resp, "text", None) or resp.message.content
+    assert text == "stub reply to: " + QUESTION
+    (req,) = stub.requests
+    assert f"{req.provider}:{req.model}" == ROUTERBENCH_SPECS[name]
+    assert req.stream == method.startswith(("stream", "astream"))
+    f = resp.additional_kwargs[RESPONSE_KEY]
+    usage, dollars = stub_cost(stub)
+    assert f["model"] == name and f["spec"] == ROUTERBENCH_SPECS[name]
+    assert Usage(**f["usage"]) == usage
+    assert f["cost_usd"] == pytest.approx(dollars, rel=1e-12)
+    assert llm.ledger.total_cost == pytest.approx(dollars, rel=1e-12)
+
+
+@pytest.mark.parametrize("provider", list(BY_PROVIDER))
+async def test_streamed_and_unstreamed_report_the_same(stub_llm, provider) -> None:
+    llm = stub_llm()
+    name = BY_PROVIDER[provider]
+    plain = llm.chat([ChatMessage(role="user", content=QUESTION)], force=name)
+    streamed = list(llm.stream_chat([ChatMessage(role="user", content=QUESTION)], force=name))
+    a, b = plain.additional_kwargs[RESPONSE_KEY], streamed[-1].additional_kwargs[RESPONSE_KEY]
+    assert a["usage"] == b["usage"] and a["cost_usd"] == b["cost_usd"] is not None
+    assert "".join(c.delta or "" for c in streamed) == plain.message.content
+    r1, r2 = llm.ledger.records
+    assert (r1.usage, r1.cost_usd) == (r2.usage, r2.cost_usd)
+
+
+def test_routed_call_reaches_the_routed_model(stub_llm, stub) -> None:
+    llm = stub_llm(alpha=0.7)
+    sel = llm.route(QUESTION)
+    resp = llm.chat([ChatMessage(role="user", content=QUESTION)])
+    assert resp.additional_kwargs[RESPONSE_KEY]["model"] == sel.model
+    assert f"{stub.requests[0].provider}:{stub.requests[0].model}" == sel.spec
+
+
+def test_fallback_after_an_error_before_output(stub_llm, stub) -> None:
+    llm = stub_llm(max_retries=0)
+    sel = llm.route(QUESTION)
+    stub.script(sel.spec, [Fail(500)])
+    resp = llm.chat([ChatMessage(role="user", content=QUESTION)])
+    f = resp.additional_kwargs[RESPONSE_KEY]
+    assert f["model"] == sel.ranking[1] and f["fallback_attempts"] == [sel.spec]
+    assert len(stub.requests) == 2
+
+
+def _tools() -> list[FunctionTool]:
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    def multiply(a: int, b: int) -> int:
+        """Multiply two integers."""
+        return a * b
+
+    return [FunctionTool.from_defaults(add), FunctionTool.from_defaults(multiply)]
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_function_agent_tool_exchange_stays_on_one_model(stub_llm, stub, streaming) -> None:
+    llm = stub_llm()
+    ask = "What is (2 + 3) * 4? Use the tools."
+    sel = llm.route(ask, tools=_tools())
+    usages = [Tokens(input=120, output=20), Tokens(input=160, output=18, cached=100),
+              Tokens(input=200, output=9)]
+    stub.script(sel.spec.split(":")[0], [
+        Reply(tool_calls=[ToolCallSpec("add", {"a": 2, "b": 3}, id="call_1")], usage=usages[0]),
+        Reply(tool_calls=[ToolCallSpec("multiply", {"a": 5, "b": 4}, id="call_2")],
+              usage=usages[1]),
+        Reply(text="(2 + 3) * 4 = 20", usage=usages[2]),
+    ])
+    agent = FunctionAgent(tools=_tools(), llm=llm, streaming=streaming)
+    with track_costs() as costs:
+        result = await agent.run(user_msg=ask)
+    assert "20" in str(result)
+    assert [t.tool_output.raw_output for t in result.tool_calls] == [5, 20]
+    assert {f"{r.provider}:{r.model}" for r in stub.requests} == {sel.spec}
+    assert [r.reason for r in llm.ledger.records] == ["routed", "pinned", "pinned"]
+    assert "5" in str(stub.requests[1].json) and "20" in str(stub.requests[2].json)
+    expected = sum(cost(Usage(u.input, u.output, cached_input_tokens=u.cached), sel.spec)
+                   for u in usages)
+    assert len(stub.requests) == costs.successful_requests == 3
+    assert costs.total_cost == pytest.approx(expected, rel=1e-12)
+    assert costs.prompt_tokens == sum(u.input for u in usages)
+    assert costs.by_model()[sel.model].calls == 3
+
+
+def test_query_engine_over_a_vector_index(stub_llm, stub) -> None:
+    docs = [Document(text="Avengers-Pro clusters queries with k-means."),
+            Document(text="Paris is the capital of France.")]
+    index = VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
+    llm = stub_llm()
+    with track_costs() as costs:
+        response = index.as_query_engine(llm=llm, similarity_top_k=2).query(QUESTION)
+    assert str(response).startswith("stub reply to:")
+    (req,) = stub.requests
+    assert "Paris is the capital of France." in str(req.json)
+    assert costs.total_cost == pytest.approx(stub_cost(stub)[1], rel=1e-12)
+
+
+def test_budget_stops_routing_when_spent(stub_llm) -> None:
+    llm = stub_llm(budget=Budget(1e-9, on_exceed="raise"))
+    llm.chat([ChatMessage(role="user", content=QUESTION)])
+    with pytest.raises(BudgetExceededError, match="budget of"):
+        llm.chat([ChatMessage(role="user", content=QUESTION)])
+
+
+def test_budget_downgrade_goes_to_the_cheapest(stub_llm) -> None:
+    llm = stub_llm(budget=Budget(1e-9, on_exceed="downgrade"))
+    llm.chat([ChatMessage(role="user", content=QUESTION)])
+    resp = llm.chat([ChatMessage(role="user", content=QUESTION)])
+    f = resp.additional_kwargs[RESPONSE_KEY]
+    assert f["reason"] == "budget-downgrade" and f["alpha"] == 0.0
