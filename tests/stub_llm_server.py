@@ -194,7 +194,7 @@ class StubLLMServer:
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         """Every request received, in arrival order."""
-        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server = _Server((host, port), _Handler)
         self._server.daemon_threads = True
         self._server.stub = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
@@ -493,6 +493,11 @@ def error_body(provider: str, status: int, message: str) -> dict[str, Any]:
 
 
 # ====================================================================== HTTP handler
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512  # many concurrent clients connect at once (default backlog: 5)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: ThreadingHTTPServer
