@@ -59,9 +59,7 @@ class MissingAPIKeyError(ConfigurationError):
 
     def __init__(self, provider: str, variables: Iterable[str]) -> None:
         names = " or ".join(variables)
-        super().__init__(
-            f"no API key for provider {provider!r}: set {names} or pass api_key=..."
-        )
+        super().__init__(f"no API key for provider {provider!r}: set {names} or pass api_key=...")
 
 
 class BudgetExceededError(AvengersError, RuntimeError):

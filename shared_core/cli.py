@@ -46,7 +46,9 @@ def read_models_map(path: str | Path) -> dict[str, str]:
     except FileNotFoundError as e:
         raise ConfigurationError(f"{path}: no such models map") from e
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigurationError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {e}") from e
+        raise ConfigurationError(
+            f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {e}"
+        ) from e
     if isinstance(doc, dict) and isinstance(doc.get("models"), dict):
         doc = doc["models"]
     if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
@@ -72,7 +74,8 @@ def _fit(args: argparse.Namespace) -> int:
     unknown = sorted(set(specs) - set(data.models))
     if unknown:
         raise ConfigurationError(
-            f"--models names {unknown[0]!r}, which is not in the data; known: {', '.join(data.models)}"
+            f"--models names {unknown[0]!r}, which is not in the data; "
+            f"known: {', '.join(data.models)}"
         )
     t0 = time.perf_counter()
     router.fit(data)
@@ -126,8 +129,10 @@ def _demo(args: argparse.Namespace) -> int:
     train = load_data(data_dir / "train.jsonl")
     test = load_data(data_dir / "test.jsonl", models=train.models)
     router = Router(n_clusters=args.clusters, random_state=args.seed)
-    print(f"fitting on {len(train)} training queries ({len(train.models)} models, "
-          f"k={args.clusters}, offline embedder {router.embedder_id}) ...")
+    print(
+        f"fitting on {len(train)} training queries ({len(train.models)} models, "
+        f"k={args.clusters}, offline embedder {router.embedder_id}) ..."
+    )
     router.fit(train)
     print(f"evaluating on {len(test)} test queries ...\n")
     report = evaluate(router, test)
@@ -158,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--models", help="TOML/JSON map: router model name -> 'provider:model'")
     f.add_argument("--alpha", type=float, help="default alpha stored in the router file")
     f.add_argument("--top-k", type=int, default=1, help="clusters blended per query (default 1)")
-    f.add_argument("--shrinkage", type=float, default=0.0, help="pseudo-samples towards global means")
+    f.add_argument(
+        "--shrinkage", type=float, default=0.0, help="pseudo-samples towards global means"
+    )
     f.add_argument("--cost-normalisation", choices=("minmax", "max"), default="minmax")
     f.set_defaults(func=_fit)
 

@@ -5,7 +5,8 @@ The format is one JSON object per line (the Avengers-Pro authors' format)::
     {"index": "arc-challenge.test.1", "dataset": "arc-challenge", "split": "test",
      "query": "George wants to warm his hands quickly ...",
      "records": {"gpt-4-1106-preview": 1.0, "mistralai/mistral-7b-chat": 0.0},
-     "usages":  {"gpt-4-1106-preview": {"cost": 0.00041}, "mistralai/mistral-7b-chat": {"cost": 2.1e-05}}}
+     "usages":  {"gpt-4-1106-preview": {"cost": 0.00041},
+                 "mistralai/mistral-7b-chat": {"cost": 2.1e-05}}}
 
 A RouterBench-style wide CSV (``prompt``/``query``, ``eval_name``, ``sample_id``, one score column
 per model and ``<model>|total_cost`` columns) is read too. A model absent from a line is unknown
@@ -61,7 +62,9 @@ class RoutingData:
         return len(self.queries)
 
     @classmethod
-    def from_samples(cls, samples: Sequence[Sample], models: Sequence[str] | None = None) -> RoutingData:
+    def from_samples(
+        cls, samples: Sequence[Sample], models: Sequence[str] | None = None
+    ) -> RoutingData:
         """Stack samples into matrices. ``models`` fixes the column order (default: sorted)."""
         if not samples:
             raise DataError("no routing samples given")
@@ -112,13 +115,15 @@ class RoutingData:
             for j, m in enumerate(self.models):
                 known = ~np.isnan(self.scores[sel, j])
                 n = int(known.sum())
-                rows.append({
-                    "dataset": ds,
-                    "model": m,
-                    "n": n,
-                    "mean_score": float(np.nanmean(self.scores[sel, j])) if n else None,
-                    "mean_cost": float(np.nanmean(self.costs[sel, j])) if n else None,
-                })
+                rows.append(
+                    {
+                        "dataset": ds,
+                        "model": m,
+                        "n": n,
+                        "mean_score": float(np.nanmean(self.scores[sel, j])) if n else None,
+                        "mean_cost": float(np.nanmean(self.costs[sel, j])) if n else None,
+                    }
+                )
         return rows
 
 
@@ -148,9 +153,7 @@ def parse_sample(obj: Any, where: str) -> Sample:
         raise DataError(f"{where}: 'records' missing")
     if not isinstance(records, dict) or not records:
         raise DataError(f"{where}: 'records' must be a non-empty object of model -> score")
-    scores = {
-        str(m): _number(v, f"{where}: records[{m!r}]", 0.0, 1.0) for m, v in records.items()
-    }
+    scores = {str(m): _number(v, f"{where}: records[{m!r}]", 0.0, 1.0) for m, v in records.items()}
     usages = obj.get("usages", {})
     if not isinstance(usages, dict):
         raise DataError(f"{where}: 'usages' must be an object of model -> {{'cost': ...}}")

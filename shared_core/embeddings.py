@@ -172,11 +172,15 @@ class OpenAICompatibleEmbedder:
                 from shared_core._errors import MissingAPIKeyError
 
                 raise MissingAPIKeyError("openai", ["OPENAI_API_KEY"])
-            self._client = openai.OpenAI(api_key=key or os.environ.get("OPENAI_API_KEY") or "none",
-                                         base_url=self.base_url)
+            self._client = openai.OpenAI(
+                api_key=key or os.environ.get("OPENAI_API_KEY") or "none", base_url=self.base_url
+            )
         out = []
         for i in range(0, len(texts), self.batch_size):
-            kwargs: dict[str, Any] = {"model": self.model, "input": list(texts[i : i + self.batch_size])}
+            kwargs: dict[str, Any] = {
+                "model": self.model,
+                "input": list(texts[i : i + self.batch_size]),
+            }
             if self.dimensions:
                 kwargs["dimensions"] = self.dimensions
             resp = self._client.embeddings.create(**kwargs)
@@ -210,7 +214,8 @@ class LangChainEmbedder(_CallableEmbedder):
 
     Example:
         >>> from langchain_core.embeddings import DeterministicFakeEmbedding  # doctest: +SKIP
-        >>> LangChainEmbedder(DeterministicFakeEmbedding(size=8)).embed(["a"]).shape  # doctest: +SKIP
+        >>> emb = LangChainEmbedder(DeterministicFakeEmbedding(size=8))  # doctest: +SKIP
+        >>> emb.embed(["a"]).shape  # doctest: +SKIP
         (1, 8)
     """
 
@@ -293,8 +298,12 @@ class CachedEmbedder:
         show = self.progress if self.progress is not None else len(texts) > 20 * self.batch_size
         parts = [
             self.embedder.embed(texts[i : i + self.batch_size])
-            for i in tqdm(range(0, len(texts), self.batch_size), desc="embedding",
-                          unit="batch", disable=not show)
+            for i in tqdm(
+                range(0, len(texts), self.batch_size),
+                desc="embedding",
+                unit="batch",
+                disable=not show,
+            )
         ]
         out = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,7 +325,7 @@ def get_embedder(name: str) -> Embedder:
     if name in ("default", "wordllama", DEFAULT_EMBEDDER_ID):
         return StaticEmbedder()
     if name.startswith("wordllama-"):
-        *words, dim = name[len("wordllama-"):].split("-")
+        *words, dim = name[len("wordllama-") :].split("-")
         if dim.isdigit():
             return StaticEmbedder("_".join(words), int(dim))
     if name.startswith("openai-compatible:"):

@@ -74,9 +74,13 @@ class Selection:
         }
         if self.decision is not None:
             d = self.decision.to_dict()
-            meta.update(cluster=d["clusters"][0], clusters=d["clusters"],
-                        distances=d["distances"], margin=d["margin"],
-                        scores={m: c["score"] for m, c in d["candidates"].items()})
+            meta.update(
+                cluster=d["clusters"][0],
+                clusters=d["clusters"],
+                distances=d["distances"],
+                margin=d["margin"],
+                scores={m: c["score"] for m, c in d["candidates"].items()},
+            )
         return meta
 
 
@@ -138,7 +142,8 @@ class RoutedChat:
             per-model overrides under ``per_model={"name": {...}}``.
 
     Example:
-        >>> chat = RoutedChat("router.json", models={"gpt-4-1106-preview": "openai:gpt-4.1"})  # doctest: +SKIP
+        >>> specs = {"gpt-4-1106-preview": "openai:gpt-4.1"}
+        >>> chat = RoutedChat("router.json", models=specs)  # doctest: +SKIP
         >>> result = chat.chat(ChatRequest(messages=(Message.user("hi"),)))  # doctest: +SKIP
         >>> result.served_by, result.response.cost_usd  # doctest: +SKIP
     """
@@ -199,7 +204,7 @@ class RoutedChat:
                     f"not given; map some of {', '.join(router.models_)} to specs such as "
                     "'openai:gpt-4.1-mini' (models={...} or `avengers fit ... --models MAP`)"
                 )
-            for name, t in targets.items():
+            for t in targets.values():
                 if isinstance(t, str):
                     from shared_core.providers import parse_spec
 
@@ -226,7 +231,9 @@ class RoutedChat:
         if prov is None:
             spec = self.targets[model]
             if not isinstance(spec, str):
-                raise ConfigurationError(f"model {model!r} is served by a framework object, not a spec")
+                raise ConfigurationError(
+                    f"model {model!r} is served by a framework object, not a spec"
+                )
             from shared_core.providers import get_provider
 
             opts = {k: v for k, v in self.provider_options.items() if k != "per_model"}
@@ -253,8 +260,11 @@ class RoutedChat:
             if m not in known:
                 raise UnknownModelError(m, known, "router model")
         candidates = [
-            m for m in known
-            if m in targets and m not in exclude and (allowed is None or m in allowed)
+            m
+            for m in known
+            if m in targets
+            and m not in exclude
+            and (allowed is None or m in allowed)
             and all(self.supports(m, f) for f in need)
         ]
         if not candidates:
@@ -265,7 +275,9 @@ class RoutedChat:
         alpha = self.alpha if alpha is None else alpha
         alpha = self.router.default_alpha if alpha is None else float(alpha)
 
-        def ranked(first: str, reason: str, a: float | None, decision: RoutingDecision | None) -> Selection:
+        def ranked(
+            first: str, reason: str, a: float | None, decision: RoutingDecision | None
+        ) -> Selection:
             order = list(decision.ranking) if decision is not None else []
             rest = [m for m in order if m != first and m in candidates]
             rest += [m for m in candidates if m != first and m not in rest]
@@ -274,7 +286,10 @@ class RoutedChat:
 
         if force:
             if force not in targets:
-                raise ConfigurationError(f"forced model {force!r} has no target; models with targets: {', '.join(targets)}")
+                raise ConfigurationError(
+                    f"forced model {force!r} has no target; "
+                    f"models with targets: {', '.join(targets)}"
+                )
             return ranked(force, "forced", None, None)
         pin = pinned_model(messages)
         if pin is not None and pin in candidates:
@@ -310,9 +325,16 @@ class RoutedChat:
     ) -> CallRecord:
         """Record one served call in the ledger (adapters call this for object targets)."""
         rec = CallRecord(
-            model=model, usage=usage, cost_usd=cost_usd, spec=spec, latency_s=latency_s,
-            alpha=selection.alpha, cluster=selection.decision.cluster if selection.decision else None,
-            reason=selection.reason, run_id=run_id, attempts=tuple(attempts),
+            model=model,
+            usage=usage,
+            cost_usd=cost_usd,
+            spec=spec,
+            latency_s=latency_s,
+            alpha=selection.alpha,
+            cluster=selection.decision.cluster if selection.decision else None,
+            reason=selection.reason,
+            run_id=run_id,
+            attempts=tuple(attempts),
         )
         self.ledger.record(rec)
         return rec
@@ -324,10 +346,14 @@ class RoutedChat:
                 break  # framework objects are the adapter's to call
             chain.append(m)
         if not chain:
-            raise ConfigurationError(f"model {selection.model!r} is a framework object; the adapter calls it")
+            raise ConfigurationError(
+                f"model {selection.model!r} is a framework object; the adapter calls it"
+            )
         return chain
 
-    def _finish(self, selection: Selection, result: Any, chain: list[str], t0: float) -> RoutedResponse:
+    def _finish(
+        self, selection: Selection, result: Any, chain: list[str], t0: float
+    ) -> RoutedResponse:
         served_spec = result.served_by
         served = next(m for m in chain if self.targets[m] == served_spec)
         attempts = tuple(
@@ -335,13 +361,27 @@ class RoutedChat:
         )
         latency = time.perf_counter() - t0
         resp = result.response
-        self.record(selection, model=served, usage=resp.usage, cost_usd=resp.cost_usd,
-                    spec=served_spec, latency_s=latency, attempts=attempts)
-        meta = {**selection.metadata(), "model": served, "spec": served_spec,
-                "cost_usd": resp.cost_usd, "fallback_attempts": [a[0] for a in attempts]}
+        self.record(
+            selection,
+            model=served,
+            usage=resp.usage,
+            cost_usd=resp.cost_usd,
+            spec=served_spec,
+            latency_s=latency,
+            attempts=attempts,
+        )
+        meta = {
+            **selection.metadata(),
+            "model": served,
+            "spec": served_spec,
+            "cost_usd": resp.cost_usd,
+            "fallback_attempts": [a[0] for a in attempts],
+        }
         return RoutedResponse(resp, selection, served, attempts, latency, meta)
 
-    def chat(self, request: ChatRequest, selection: Selection | None = None, **select_kwargs: Any) -> RoutedResponse:
+    def chat(
+        self, request: ChatRequest, selection: Selection | None = None, **select_kwargs: Any
+    ) -> RoutedResponse:
         """Select (unless given) and call, falling back down the ranking on early failure."""
         from shared_core.providers import call_with_fallback
 
@@ -351,7 +391,9 @@ class RoutedChat:
         result = call_with_fallback([self.provider(m) for m in chain], request)
         return self._finish(selection, result, chain, t0)
 
-    async def achat(self, request: ChatRequest, selection: Selection | None = None, **select_kwargs: Any) -> RoutedResponse:
+    async def achat(
+        self, request: ChatRequest, selection: Selection | None = None, **select_kwargs: Any
+    ) -> RoutedResponse:
         """Async :meth:`chat`."""
         from shared_core.providers import acall_with_fallback
 
@@ -361,16 +403,31 @@ class RoutedChat:
         result = await acall_with_fallback([self.provider(m) for m in chain], request)
         return self._finish(selection, result, chain, t0)
 
-    def _stream_end(self, selection: Selection, chain: list[str], event: StreamEnd, t0: float) -> RoutedResponse:
+    def _stream_end(
+        self, selection: Selection, chain: list[str], event: StreamEnd, t0: float
+    ) -> RoutedResponse:
         resp = event.response
         served = next((m for m in chain if self.targets[m] == resp.spec), selection.model)
         latency = time.perf_counter() - t0
-        self.record(selection, model=served, usage=resp.usage, cost_usd=resp.cost_usd,
-                    spec=resp.spec, latency_s=latency)
-        meta = {**selection.metadata(), "model": served, "spec": resp.spec, "cost_usd": resp.cost_usd}
+        self.record(
+            selection,
+            model=served,
+            usage=resp.usage,
+            cost_usd=resp.cost_usd,
+            spec=resp.spec,
+            latency_s=latency,
+        )
+        meta = {
+            **selection.metadata(),
+            "model": served,
+            "spec": resp.spec,
+            "cost_usd": resp.cost_usd,
+        }
         return RoutedResponse(resp, selection, served, (), latency, meta)
 
-    def stream(self, request: ChatRequest, selection: Selection | None = None, **select_kwargs: Any) -> Iterator[StreamEvent | RoutedResponse]:
+    def stream(
+        self, request: ChatRequest, selection: Selection | None = None, **select_kwargs: Any
+    ) -> Iterator[StreamEvent | RoutedResponse]:
         """Stream events; the last item is the :class:`RoutedResponse` (after ``StreamEnd``)."""
         from shared_core.providers import stream_with_fallback
 
@@ -382,7 +439,9 @@ class RoutedChat:
             if isinstance(event, StreamEnd):
                 yield self._stream_end(selection, chain, event, t0)
 
-    async def astream(self, request: ChatRequest, selection: Selection | None = None, **select_kwargs: Any) -> AsyncIterator[StreamEvent | RoutedResponse]:
+    async def astream(
+        self, request: ChatRequest, selection: Selection | None = None, **select_kwargs: Any
+    ) -> AsyncIterator[StreamEvent | RoutedResponse]:
         """Async :meth:`stream`."""
         from shared_core.providers import astream_with_fallback
 

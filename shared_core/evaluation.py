@@ -69,8 +69,9 @@ class KNNRouter:
         >>> knn.route_batch(test.queries, 0.5)  # doctest: +SKIP
     """
 
-    def __init__(self, n_neighbors: int = 20, embedder: Any = None,
-                 cost_normalisation: str = "minmax") -> None:
+    def __init__(
+        self, n_neighbors: int = 20, embedder: Any = None, cost_normalisation: str = "minmax"
+    ) -> None:
         self.n_neighbors = n_neighbors
         self.embedder = embedder
         self.cost_normalisation = cost_normalisation
@@ -91,16 +92,20 @@ class KNNRouter:
         self.models_ = tuple(data.models)
         return self
 
-    def route_batch(self, queries: Any, alpha: float | None = None, *,
-                    mask: np.ndarray | None = None) -> np.ndarray:
+    def route_batch(
+        self, queries: Any, alpha: float | None = None, *, mask: np.ndarray | None = None
+    ) -> np.ndarray:
         x = _unit(queries) if isinstance(queries, np.ndarray) else self.embed(list(queries))
         k = min(self.n_neighbors, self.train_x_.shape[0])
         sims = x @ self.train_x_.T
         nn = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         p = np.nanmean(self.scores_[nn], axis=1)
         q = np.nanmean(self.costs_[nn], axis=1)
-        s = performance_efficiency(minmax_normalise(p), normalise_costs(q, self.cost_normalisation),
-                                   0.5 if alpha is None else alpha)
+        s = performance_efficiency(
+            minmax_normalise(p),
+            normalise_costs(q, self.cost_normalisation),
+            0.5 if alpha is None else alpha,
+        )
         s = np.where(np.isnan(s), -np.inf, s)
         if mask is not None:
             s = np.where(mask, s, -np.inf)
@@ -201,12 +206,18 @@ def sweep(
     for alpha in alphas:
         idx = router.route_batch(x, float(alpha), mask=known)
         counts = np.bincount(idx, minlength=len(router.models_)) / len(data)
-        out.append({
-            "alpha": float(alpha),
-            "accuracy": float(scores[rows, idx].mean()),
-            "cost": float(np.nansum(costs[rows, idx])),
-            "share": {m: round(float(c), 6) for m, c in zip(router.models_, counts) if c > 0},
-        })
+        out.append(
+            {
+                "alpha": float(alpha),
+                "accuracy": float(scores[rows, idx].mean()),
+                "cost": float(np.nansum(costs[rows, idx])),
+                "share": {
+                    m: round(float(c), 6)
+                    for m, c in zip(router.models_, counts, strict=True)
+                    if c > 0
+                },
+            }
+        )
     return out
 
 
@@ -228,8 +239,11 @@ def evaluate(
 ) -> dict[str, Any]:
     """The full report of ARCHITECTURE.md (``avengers evaluate --json``)."""
     report = baselines(data)
-    report["models"] = {m: {"accuracy": v["accuracy"], "cost": v["cost"]}
-                        for m, v in report["models"].items() if m in router.models_}
+    report["models"] = {
+        m: {"accuracy": v["accuracy"], "cost": v["cost"]}
+        for m, v in report["models"].items()
+        if m in router.models_
+    }
     report["sweep"] = sweep(router, data, alphas, embeddings)
     report["summary"] = summarise(report)
     return report
@@ -273,7 +287,9 @@ def format_table(report: dict[str, Any], alphas_shown: Sequence[float] | None = 
     return "\n".join(lines)
 
 
-def plot_report(report: dict[str, Any], out_dir: str | os.PathLike[str], prefix: str = "") -> list[str]:
+def plot_report(
+    report: dict[str, Any], out_dir: str | os.PathLike[str], prefix: str = ""
+) -> list[str]:
     """The paper's plots: accuracy and cost vs alpha; model share vs alpha; the accuracy-cost
     plane (single models as points, the router's frontier as a line). Returns the paths."""
     try:

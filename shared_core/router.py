@@ -288,7 +288,7 @@ class Router:
         x = self.embed(data.queries) if embeddings is None else _l2_normalise(np.asarray(embeddings))
         if x.shape[0] != len(data):
             raise ValueError(f"{x.shape[0]} embeddings for {len(data)} queries")
-        n_distinct = len(np.unique(x.round(6), axis=0))
+        n_distinct = len({row.tobytes() for row in x}) if len(x) < 50 * self.n_clusters else len(x)
         k = min(self.n_clusters, n_distinct)
         if k < self.n_clusters:
             warnings.warn(

@@ -50,7 +50,9 @@ def normalise_costs(values: np.ndarray, method: str) -> np.ndarray:
     if method == "minmax":
         # ties mean "equally cheap": q~ = 0, not 1
         out = minmax_normalise(values)
-        flat = np.nanmax(values, axis=-1, keepdims=True) == np.nanmin(values, axis=-1, keepdims=True)
+        flat = np.nanmax(values, axis=-1, keepdims=True) == np.nanmin(
+            values, axis=-1, keepdims=True
+        )
         return np.where(flat & ~np.isnan(out), 0.0, out)
     if method == "max":
         return max_normalise(values)

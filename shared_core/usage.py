@@ -37,7 +37,9 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        return Usage(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+        return Usage(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
 
     def to_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -257,7 +259,10 @@ class Budget:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"Budget(limit_usd={self.limit_usd}, spent={self.spent:.6f}, on_exceed={self.on_exceed!r})"
+        return (
+            f"Budget(limit_usd={self.limit_usd}, spent={self.spent:.6f}, "
+            f"on_exceed={self.on_exceed!r})"
+        )
 
     @property
     def spent(self) -> float:

@@ -9,7 +9,9 @@ import pytest
 
 from shared_core import Router, load_data
 
-DATA_DIR = Path(os.environ.get("AVENGERS_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA_DIR = Path(
+    os.environ.get("AVENGERS_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 # Router model names of routerbench mapped to current provider specs, one per provider at least.
 ROUTERBENCH_SPECS = {
@@ -20,14 +22,6 @@ ROUTERBENCH_SPECS = {
     "mistralai/mistral-7b-chat": "google:gemini-2.5-flash-lite",
     "zero-one-ai/Yi-34B-Chat": "google:gemini-2.5-flash",
 }
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not DATA_DIR.exists():
-        skip = pytest.mark.skip(reason=f"routing data not found at {DATA_DIR} (set AVENGERS_DATA_DIR)")
-        for item in items:
-            if "needs_data" in item.keywords:
-                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +42,15 @@ def routerbench_test(data_dir: Path, routerbench_train):
 
 
 @pytest.fixture(scope="session")
-def fitted_router(routerbench_train) -> Router:
+def routerbench_train_x(routerbench_train):
+    """Embeddings of routerbench train (default embedder), computed once per session."""
+    return Router().embed(routerbench_train.queries)
+
+
+@pytest.fixture(scope="session")
+def fitted_router(routerbench_train, routerbench_train_x) -> Router:
     """A router fitted on routerbench train (k=20 to keep the suite fast)."""
-    router = Router(n_clusters=20, random_state=0).fit(routerbench_train)
+    router = Router(n_clusters=20, random_state=0).fit(routerbench_train, routerbench_train_x)
     router.model_specs = dict(ROUTERBENCH_SPECS)
     router.default_alpha = 0.7
     return router
