@@ -38,6 +38,7 @@ from llama_index.core.instrumentation.events.llm import (
     LLMCompletionEndEvent,
     LLMCompletionStartEvent,
 )
+from llama_index.core.instrumentation.span_handlers import NullSpanHandler
 from pydantic import Field, PrivateAttr
 
 from llamaindex_avengers._convert import KEY, model_from_response, usage_from_response
@@ -62,6 +63,53 @@ def inside_routed_call() -> Iterator[None]:
         _ROUTED_DEPTH.reset(token)
 
 
+class _SpanParents(NullSpanHandler):
+    """Remembers the parent of every open span, so that an LLM call made inside another LLM call
+    (``CustomLLM.chat`` calls ``complete``; both fire LLM events) is counted once."""
+
+    _parents: dict[str, str | None] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AvengersSpanParents"
+
+    def span_enter(self, id_: str, bound_args: Any, instance: Any = None,
+                   parent_id: str | None = None, tags: Any = None, **kwargs: Any) -> None:
+        self._parents[id_] = parent_id
+
+    def span_exit(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None,
+                  **kwargs: Any) -> None:
+        self._parents.pop(id_, None)
+
+    def span_drop(self, id_: str, bound_args: Any, instance: Any = None,
+                  err: BaseException | None = None, **kwargs: Any) -> None:
+        self._parents.pop(id_, None)
+
+    def ancestors(self, span_id: str) -> Iterator[str]:
+        seen: set[str] = set()
+        parent = self._parents.get(span_id)
+        while parent is not None and parent not in seen:
+            seen.add(parent)
+            yield parent
+            parent = self._parents.get(parent)
+
+
+_install_lock = threading.Lock()
+_span_parents: _SpanParents | None = None
+
+
+def _spans() -> _SpanParents:
+    """The process-wide span-parent tracker (registered on first use, not at import)."""
+    global _span_parents
+    with _install_lock:
+        if _span_parents is None:
+            from llama_index.core.instrumentation import get_dispatcher
+
+            _span_parents = _SpanParents()
+            get_dispatcher().add_span_handler(_span_parents)
+        return _span_parents
+
+
 class CostEventHandler(BaseEventHandler):
     """Totals tokens and dollars per model over every LLM call it sees.
 
@@ -81,8 +129,12 @@ class CostEventHandler(BaseEventHandler):
                                description="Every counted call, routed or not.")
     unaccounted_calls: int = Field(default=0, description="Calls that reported no token usage.")
 
-    _models_by_span: dict[str, str] = PrivateAttr(default_factory=dict)
+    _open_calls: dict[str, tuple[str | None, bool]] = PrivateAttr(default_factory=dict)
+    """span id of an LLM call seen starting -> (model name, nested in another LLM call)."""
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def model_post_init(self, context: Any) -> None:
+        _spans()  # track span parents from now on
 
     @classmethod
     def class_name(cls) -> str:
@@ -93,13 +145,14 @@ class CostEventHandler(BaseEventHandler):
         if isinstance(event, LLMChatStartEvent | LLMCompletionStartEvent):
             if not _ROUTED_DEPTH.get() and event.span_id:
                 name = (event.model_dict or {}).get("model_name")
-                if isinstance(name, str) and name and name != "unknown":
-                    with self._lock:
-                        self._models_by_span[event.span_id] = name
+                name = name if isinstance(name, str) and name and name != "unknown" else None
+                with self._lock:
+                    nested = any(a in self._open_calls for a in _spans().ancestors(event.span_id))
+                    self._open_calls[event.span_id] = (name, nested)
         elif isinstance(event, LLMChatEndEvent | LLMCompletionEndEvent):
             with self._lock:
-                span_model = self._models_by_span.pop(event.span_id or "", None)
-            if event.response is not None:
+                span_model, nested = self._open_calls.pop(event.span_id or "", (None, False))
+            if event.response is not None and not nested:
                 self._on_response(event.response, span_model)
 
     def _on_response(self, response: Any, span_model: str | None) -> None:
@@ -166,7 +219,7 @@ class CostEventHandler(BaseEventHandler):
         self.ledger = CostLedger()
         with self._lock:
             self.unaccounted_calls = 0
-            self._models_by_span.clear()
+            self._open_calls.clear()
 
 
 def _routed_record(meta: Mapping[str, Any]) -> CallRecord:
@@ -196,13 +249,12 @@ class _Relay(BaseEventHandler):
             handler.handle(event, **kwargs)
 
 
-_relay_lock = threading.Lock()
 _relay: _Relay | None = None
 
 
 def _install_relay() -> None:
     global _relay
-    with _relay_lock:
+    with _install_lock:
         if _relay is None:
             from llama_index.core.instrumentation import get_dispatcher
 
