@@ -322,9 +322,10 @@ def plot_report(
     models = sorted({m for s in sw for m in s["share"]})
     fig, ax = plt.subplots(figsize=(7, 4))
     bottom = np.zeros(len(sw))
-    for m in models:
+    colours = plt.get_cmap("tab20")
+    for i, m in enumerate(models):
         share = np.array([s["share"].get(m, 0.0) for s in sw])
-        ax.bar(alphas, share, bottom=bottom, width=0.04, label=m)
+        ax.bar(alphas, share, bottom=bottom, width=0.04, label=m, color=colours(i % 20))
         bottom += share
     ax.set_xlabel("alpha")
     ax.set_ylabel("share of queries")
@@ -336,8 +337,8 @@ def plot_report(
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for m, v in report["models"].items():
-        ax.scatter(v["cost"], v["accuracy"], s=25)
+    for i, (m, v) in enumerate(report["models"].items()):
+        ax.scatter(v["cost"], v["accuracy"], s=25, color=plt.get_cmap("tab20")(i % 20))
         ax.annotate(m.split("/")[-1][:22], (v["cost"], v["accuracy"]), fontsize=6)
     pts = sorted((s["cost"], s["accuracy"]) for s in sw)
     ax.plot([c for c, _ in pts], [a for _, a in pts], "k.-", label="router (alpha sweep)")
