@@ -92,6 +92,8 @@ class ToolCallSpec:
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
+    thought_signature: str | None = None
+    """Gemini only: a base64 signature the client must send back with this call."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class Reply:
     drop_after: int | None = None
     model: str | None = None
     chunk_size: int = 4
+    omit_usage: bool = False
+    """Send no usage at all (as some OpenAI-compatible servers do)."""
 
 
 @dataclass(frozen=True)
@@ -446,7 +450,10 @@ def _google_parts(reply: Reply) -> list[dict[str, Any]]:
         call: dict[str, Any] = {"name": tc.name, "args": tc.arguments}
         if tc.id:
             call["id"] = tc.id
-        parts.append({"functionCall": call})
+        part: dict[str, Any] = {"functionCall": call}
+        if tc.thought_signature:
+            part["thoughtSignature"] = tc.thought_signature
+        parts.append(part)
     return parts
 
 
@@ -556,10 +563,15 @@ class _Handler(BaseHTTPRequestHandler):
         if not stream:
             make = {"openai": openai_body, "anthropic": anthropic_body,
                     "google": google_body}[provider]
-            self._json(200, make(reply, served, usage))
+            payload = make(reply, served, usage)
+            if reply.omit_usage:
+                for key in ("usage", "usageMetadata"):
+                    payload.pop(key, None)
+            self._json(200, payload)
             return
         if provider == "openai":
             include = bool((body.get("stream_options") or {}).get("include_usage"))
+            include = include and not reply.omit_usage
             events = openai_events(reply, served, usage, include)
         elif provider == "anthropic":
             events = anthropic_events(reply, served, usage)

@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from shared_core._errors import ConfigurationError
 from shared_core.pricing import ModelInfo, model_info
 from shared_core.providers.base import ChatProvider
@@ -100,7 +102,7 @@ def _provider_class(provider: str) -> type[ChatProvider]:
 def get_provider(
     spec: str,
     *,
-    api_key: object = None,
+    api_key: str | SecretStr | None = None,
     base_url: str | None = None,
     timeout: float | None = None,
     max_retries: int = 2,
@@ -124,8 +126,6 @@ def get_provider(
         max_retry_delay: cap of one retry delay in seconds.
     """
     provider, model = parse_spec(spec)
-    from pydantic import SecretStr
-
     if api_key is not None and not isinstance(api_key, str | SecretStr):
         raise ConfigurationError(
             f"api_key must be a str or pydantic.SecretStr, not {type(api_key).__name__}"

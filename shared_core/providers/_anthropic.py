@@ -31,6 +31,10 @@ from shared_core.usage import Usage
 DEFAULT_MAX_TOKENS = 4096
 """``max_tokens`` is required by the Messages API; used when the request sets none."""
 
+# Above this (21,333 in general, 8,192 for Opus 4.0/4.1) the SDK refuses non-streaming calls
+# that have no explicit timeout.
+_SDK_NONSTREAMING_TOKENS = 8_192
+
 _STOP: dict[str, StopReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -88,7 +92,7 @@ def _messages(messages: Iterable[Message]) -> tuple[str | None, list[dict[str, A
             else:
                 turns.append({"role": "user", "content": [block], "_tool_results": True})
         elif m.role == "assistant":
-            content = [{"type": "text", "text": m.text}] if m.text else []
+            content: list[dict[str, Any]] = [{"type": "text", "text": m.text}] if m.text else []
             content += [
                 {"type": "tool_use", "id": tc.id, "name": tc.name, "input": tc.arguments}
                 for tc in m.tool_calls
@@ -146,7 +150,7 @@ class AnthropicProvider(ChatProvider):
         }
         if system is not None:
             kw["system"] = system
-        tools = [
+        tools: list[dict[str, Any]] = [
             {"name": t.name, "description": t.description, "input_schema": t.parameters}
             for t in req.tools
         ]
@@ -184,6 +188,10 @@ class AnthropicProvider(ChatProvider):
             kw["extra_body"] = body
         if stream:
             kw["stream"] = True
+        elif self.timeout is None and kw["max_tokens"] > _SDK_NONSTREAMING_TOKENS:
+            # The SDK refuses long non-streaming calls unless a timeout is given; give the
+            # time its own estimate expects (1 h per 128k tokens) instead of failing.
+            kw["timeout"] = max(600.0, 3600.0 * kw["max_tokens"] / 128_000)
         return kw
 
     # ------------------------------------------------------------------ response
@@ -208,7 +216,7 @@ class AnthropicProvider(ChatProvider):
             text="".join(text),
             tool_calls=tuple(calls),
             stop_reason=stop,
-            usage=anthropic_usage(data.get("usage")),
+            usage=anthropic_usage(data["usage"]) if data.get("usage") else None,
             model=data.get("model") or "",
             raw=data,
         )

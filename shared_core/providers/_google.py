@@ -188,7 +188,7 @@ class GoogleProvider(ChatProvider):
                 "config": config or None}
 
     # ------------------------------------------------------------------ response
-    def _calls(self, parts: Iterable[Any], first_index: int) -> list[ToolCall]:
+    def _calls(self, parts: Iterable[Any]) -> list[ToolCall]:
         calls: list[ToolCall] = []
         for part in parts:
             fc = getattr(part, "function_call", None)
@@ -222,9 +222,9 @@ class GoogleProvider(ChatProvider):
         data = raw.model_dump(mode="json", exclude_none=True)
         return self._response(
             text=self._text(parts),
-            tool_calls=tuple(self._calls(parts, 0)),
+            tool_calls=tuple(self._calls(parts)),
             stop_reason=_STOP.get(reason, "unknown"),
-            usage=google_usage(data.get("usage_metadata")),
+            usage=google_usage(data["usage_metadata"]) if data.get("usage_metadata") else None,
             model=raw.model_version or "",
             raw=data,
         )
@@ -239,7 +239,7 @@ class GoogleProvider(ChatProvider):
         if text:
             yield TextDelta(text)
         n = len(state.tools)
-        for i, call in enumerate(self._calls(parts, n)):
+        for i, call in enumerate(self._calls(parts)):
             yield ToolCallDelta(index=n + i, id=call.id, name=call.name,
                                 arguments=json.dumps(call.arguments))
         if reason:

@@ -177,7 +177,7 @@ class OpenAIProvider(ChatProvider):
             text=message.get("content") or "",
             tool_calls=tool_calls,
             stop_reason=_STOP.get(choice.get("finish_reason") or "", "unknown"),
-            usage=openai_usage(data.get("usage")),
+            usage=openai_usage(data["usage"]) if data.get("usage") else None,
             model=data.get("model") or "",
             raw=data,
         )

@@ -22,6 +22,7 @@ import os
 import random
 import threading
 import time
+import warnings
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -347,22 +348,33 @@ class ChatProvider(ABC):
         text: str,
         tool_calls: tuple[ToolCall, ...],
         stop_reason: StopReason,
-        usage: Usage,
+        usage: Usage | None,
         model: str,
         raw: dict[str, Any],
     ) -> ChatResponse:
-        """The one place where a response gets its spec and cost."""
+        """The one place where a response gets its spec and cost.
+
+        ``usage=None`` (a server that reports no usage, e.g. some OpenAI-compatible hosts)
+        gives zero tokens, ``cost_usd=None`` and a warning: never a silent zero cost."""
         if tool_calls and stop_reason == "stop":
             stop_reason = "tool_calls"
+        if usage is None:
+            warnings.warn(
+                f"{self.spec} reported no token usage; usage is zero and cost is None",
+                stacklevel=3,
+            )
+            cost_usd = None
+        else:
+            cost_usd = cost(usage, self.spec)
         return ChatResponse(
             text=text,
             tool_calls=tool_calls,
             stop_reason=stop_reason,
-            usage=usage,
+            usage=usage or Usage(),
             model=model or self.model,
             provider=self.provider,
             spec=self.spec,
-            cost_usd=cost(usage, self.spec),
+            cost_usd=cost_usd,
             raw=raw,
         )
 
@@ -377,7 +389,7 @@ class ChatProvider(ABC):
             text="".join(state.text),
             tool_calls=state.tool_calls(),
             stop_reason=state.stop_reason or "unknown",
-            usage=state.usage or Usage(),
+            usage=state.usage,
             model=state.model,
             raw=state.raw_tail,
         )

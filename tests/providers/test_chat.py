@@ -287,3 +287,32 @@ def test_response_message_round_trips(make, stub, provider_name) -> None:
     stub.script(provider_name, [Reply(text="hi", tool_calls=[ToolCallSpec("f", {"x": 1}, "i")])])
     r = make(provider_name).chat(ask(tools=(ToolSpec("f"),)))
     assert r.message == Message.assistant("hi", (ToolCall("i", "f", {"x": 1}),))
+
+
+def test_gemini_thought_signatures_are_sent_back(make, stub) -> None:
+    sig = "c2lnbmF0dXJlLWJ5dGVz"  # base64
+    stub.script("google", [Reply(tool_calls=[
+        ToolCallSpec("get_weather", {"city": "Rome"}, id="g1", thought_signature=sig)])])
+    p = make("google")
+    req = ask(tools=(WEATHER,))
+    first = p.chat(req)
+    p.chat(ChatRequest(messages=req.messages + (first.message, Message.tool("g1", "warm")),
+                       tools=req.tools))
+    part = stub.requests[-1].json["contents"][1]["parts"][0]
+    assert camel(part, "thought_signature") == sig
+
+
+def test_openai_compatible_server_without_usage_warns_and_cost_is_none(make, stub) -> None:
+    stub.script("openai", [Reply(text="no usage here", omit_usage=True)] * 2)
+    p = make("openai:llama3.1:8b")
+    with pytest.warns(UserWarning, match="reported no token usage"):
+        r = p.chat(ask())
+    assert r.cost_usd is None and r.usage == Usage()
+    with pytest.warns(UserWarning, match="reported no token usage"):
+        end = list(p.stream(ask()))[-1].response
+    assert end.text == "no usage here" and end.cost_usd is None
+
+
+def test_anthropic_long_non_streaming_call_is_allowed(make, stub) -> None:
+    r = make("anthropic:claude-sonnet-4-5").chat(ask(max_tokens=64_000))
+    assert r.text and stub.requests[-1].json["max_tokens"] == 64_000
