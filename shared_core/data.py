@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from shared_core._errors import DataError, UnknownModelError
+
+PathArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
 
 @dataclass(frozen=True)
@@ -236,9 +239,9 @@ def read_wide_csv(path: str | Path) -> list[Sample]:
     return samples
 
 
-def read_samples(paths: str | Path | Iterable[str | Path]) -> list[Sample]:
+def read_samples(paths: PathArg) -> list[Sample]:
     """Read samples from files (``.jsonl`` / ``.csv``) or folders (their ``*.jsonl``)."""
-    if isinstance(paths, (str, Path)):
+    if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     samples: list[Sample] = []
     for p in map(Path, paths):
@@ -255,8 +258,6 @@ def read_samples(paths: str | Path | Iterable[str | Path]) -> list[Sample]:
     return samples
 
 
-def load_data(
-    paths: str | Path | Iterable[str | Path], models: Sequence[str] | None = None
-) -> RoutingData:
+def load_data(paths: PathArg, models: Sequence[str] | None = None) -> RoutingData:
     """Read files or folders and stack them into a :class:`RoutingData`."""
     return RoutingData.from_samples(read_samples(paths), models=models)

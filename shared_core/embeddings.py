@@ -175,7 +175,7 @@ class OpenAICompatibleEmbedder:
             self._client = openai.OpenAI(
                 api_key=key or os.environ.get("OPENAI_API_KEY") or "none", base_url=self.base_url
             )
-        out = []
+        out: list[list[float]] = []
         for i in range(0, len(texts), self.batch_size):
             kwargs: dict[str, Any] = {
                 "model": self.model,

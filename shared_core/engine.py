@@ -178,7 +178,8 @@ class RoutedChat:
     @property
     def router(self) -> Router:
         if self._router is None:
-            path = Path(self._router_arg) if self._router_arg is not None else default_router_path()
+            arg = self._router_arg
+            path = default_router_path() if arg is None or isinstance(arg, Router) else Path(arg)
             if not path.exists():
                 raise RouterFileError(
                     f"no router file at {path}. Fit one with `avengers fit DATA -o {path} "

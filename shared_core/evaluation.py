@@ -125,6 +125,10 @@ def _frontier_best(points: list[tuple[float, float]], budgets: np.ndarray) -> np
     return np.where(within, accs[None, :], 0.0).max(axis=1)
 
 
+def _or_none(value: float) -> float | None:
+    return None if np.isnan(value) else value
+
+
 def summarise(report: dict[str, Any]) -> dict[str, Any]:
     """The summary block of ARCHITECTURE.md from models / sweep."""
     models = report["models"]
@@ -146,7 +150,7 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
         mean_best = float(_frontier_best(router_pts, budgets).mean())
         single_mean_best = float(_frontier_best(single_pts, budgets).mean())
     else:
-        mean_best = single_mean_best = None
+        mean_best = single_mean_best = float("nan")
     return {
         "best_single": best,
         "max_accuracy": top["accuracy"],
@@ -154,8 +158,10 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
         "cost_to_match_best_single": cost_at(1.0),
         "cost_at_90pct_best_single": cost_at(0.9),
         "cost_at_98pct_best_single": cost_at(0.98),
-        "mean_best_accuracy": mean_best,
-        "single_models_mean_best_accuracy": single_mean_best,
+        "mean_best_accuracy": None if np.isnan(mean_best) else mean_best,
+        "single_models_mean_best_accuracy": None
+        if np.isnan(single_mean_best)
+        else single_mean_best,
     }
 
 
