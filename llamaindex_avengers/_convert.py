@@ -174,6 +174,41 @@ def to_core_messages(messages: Sequence[ChatMessage]) -> list[Message]:
     return out
 
 
+def with_route_text(messages: Sequence[ChatMessage], text: str) -> list[ChatMessage]:
+    """A copy of ``messages`` whose last user message says what to route on (``text``, e.g. the
+    question inside a filled-in query-engine template)."""
+    out = list(messages)
+    for i in range(len(out) - 1, -1, -1):
+        if out[i].role == MessageRole.USER:
+            m = out[i].model_copy()
+            m.additional_kwargs = {**m.additional_kwargs, KEY: {"route_text": text}}
+            out[i] = m
+            break
+    return out
+
+
+def route_text_of(messages: Sequence[ChatMessage]) -> str | None:
+    """The routing text set by :func:`with_route_text` on the last user message, if any."""
+    for m in reversed(messages):
+        if m.role == MessageRole.USER:
+            meta = m.additional_kwargs.get(KEY)
+            text = meta.get("route_text") if isinstance(meta, Mapping) else None
+            return text if isinstance(text, str) and text.strip() else None
+    return None
+
+
+def without_key(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """``messages`` without our :data:`KEY` in ``additional_kwargs`` (some LlamaIndex LLMs send
+    every additional kwarg to their API)."""
+    out = []
+    for m in messages:
+        if KEY in m.additional_kwargs:
+            m = m.model_copy()
+            m.additional_kwargs = {k: v for k, v in m.additional_kwargs.items() if k != KEY}
+        out.append(m)
+    return out
+
+
 # --------------------------------------------------------------------------- tools
 def tool_to_spec(tool: BaseTool | ToolSpec) -> ToolSpec:
     """A LlamaIndex tool -> a core :class:`ToolSpec` (name, description, JSON schema)."""

@@ -40,12 +40,15 @@ from pydantic import Field, PrivateAttr, SecretStr, field_serializer, field_vali
 
 from llamaindex_avengers._convert import (
     KEY,
+    route_text_of,
     to_core_messages,
     to_llama_message,
     tool_choice_of,
     tool_selections,
     tool_to_spec,
     usage_from_response,
+    with_route_text,
+    without_key,
 )
 from llamaindex_avengers.instrumentation import inside_routed_call
 from shared_core._errors import AllModelsFailedError
@@ -55,6 +58,7 @@ from shared_core.router import Router
 from shared_core.usage import Budget, CostLedger, Usage
 
 if TYPE_CHECKING:
+    from llama_index.core.prompts import BasePromptTemplate
     from llama_index.core.tools.types import BaseTool
 
 __all__ = ["AvengersLLM"]
@@ -170,6 +174,11 @@ class AvengersLLM(FunctionCallingLLM):
     )
     max_fallbacks: int = Field(
         default=2, ge=0, description="Next-ranked models to try when a call fails before output."
+    )
+    route_on_query_str: bool = Field(
+        default=True,
+        description="For prompt templates with a query_str (query engines, refine steps), route "
+        "on the question itself rather than on the filled-in template with its context.",
     )
 
     _engine: RoutedChat | None = PrivateAttr(default=None)
@@ -287,7 +296,8 @@ class AvengersLLM(FunctionCallingLLM):
         need: list[Feature] = ["tools"] if tools else []
         if any(isinstance(p, ImagePart) for m in core for p in m.parts):
             need.append("vision")
-        selection = self._select(core, routing, need)
+        route_text = route_text_of(messages)
+        selection = self._select([Message.user(route_text)] if route_text else core, routing, need)
         choice = tool_choice_of(tool_choice, tool_required) if tools else None
         request = ChatRequest(
             messages=tuple(core),
@@ -303,7 +313,7 @@ class AvengersLLM(FunctionCallingLLM):
             tool_kwargs["allow_parallel_tool_calls"] = parallel
         if tool_choice is not None:
             tool_kwargs["tool_choice"] = tool_choice
-        return _Call(list(messages), selection, request, tools, tool_kwargs, kwargs)
+        return _Call(without_key(messages), selection, request, tools, tool_kwargs, kwargs)
 
     def route(self, messages: str | Sequence[ChatMessage], **kwargs: Any) -> Selection:
         """Dry run: the decision for ``messages`` (a prompt or chat messages), calling no model.
@@ -314,6 +324,17 @@ class AvengersLLM(FunctionCallingLLM):
         if isinstance(messages, str):
             messages = [ChatMessage(role=MessageRole.USER, content=messages)]
         return self._prepare(messages, kwargs).selection
+
+    def _get_messages(self, prompt: BasePromptTemplate, **prompt_args: Any) -> list[ChatMessage]:
+        """LlamaIndex's prompt formatting, plus what to route on (see ``route_on_query_str``)."""
+        messages = super()._get_messages(prompt, **prompt_args)
+        query = prompt_args.get("query_str")
+        for template in (prompt, getattr(prompt, "default_template", None)):
+            if query is None:  # response synthesizers fill query_str in with partial_format
+                query = (getattr(template, "kwargs", None) or {}).get("query_str")
+        if self.route_on_query_str and isinstance(query, str) and query.strip():
+            messages = with_route_text(messages, query)
+        return messages
 
     # ------------------------------------------------------------------ fallback plan
     def _steps(self, selection: Selection) -> list[Selection]:

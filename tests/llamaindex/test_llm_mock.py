@@ -231,3 +231,23 @@ def test_query_engine_over_a_vector_index(fc_llm: AvengersLLM) -> None:
     assert QUESTION in str(response)  # the mock echoes the prompt it got
     assert "Paris is the capital of France." in str(response)  # ... which holds the context
     assert len(fc_llm.ledger) >= 1
+
+
+def test_candidates_never_see_our_key(make_router) -> None:
+    from llama_index.core.llms.mock import MockFunctionCallingLLMWithChatMemoryOfLastCall
+    from llama_index.core.prompts import PromptTemplate
+
+    memory = MockFunctionCallingLLMWithChatMemoryOfLastCall()
+    llm = AvengersLLM(router=make_router(), models={STRONG: memory})
+    first = llm.chat_with_tools(_tools()[:1], user_msg="add")
+    tool_msg = ChatMessage(role="tool", content="5",
+                           additional_kwargs={"tool_call_id": first.message.blocks[0].tool_call_id})
+    second = llm.chat([*user("add"), first.message, tool_msg])
+    assert facts(second)["reason"] == "pinned"
+    assert RESPONSE_KEY in first.message.additional_kwargs
+    assert len(memory.last_chat_messages) == 3
+    assert all(RESPONSE_KEY not in m.additional_kwargs for m in memory.last_chat_messages)
+    llm.predict(PromptTemplate("Context: {context_str}\nQ: {query_str}"),
+                context_str="ctx", query_str=QUESTION)
+    (prompt,) = memory.last_chat_messages
+    assert QUESTION in prompt.content and RESPONSE_KEY not in prompt.additional_kwargs

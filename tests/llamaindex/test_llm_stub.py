@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.agent.workflow import FunctionAgent
-from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.embeddings import BaseEmbedding, MockEmbedding
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events.llm import LLMChatEndEvent
 from llama_index.core.llms import ChatMessage
 from llama_index.core.tools import FunctionTool
 
@@ -155,17 +160,66 @@ async def test_function_agent_tool_exchange_stays_on_one_model(stub_llm, stub, s
     assert costs.by_model()[sel.model].calls == 3
 
 
-def test_query_engine_over_a_vector_index(stub_llm, stub) -> None:
-    docs = [Document(text="Avengers-Pro clusters queries with k-means."),
-            Document(text="Paris is the capital of France.")]
-    index = VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
+class RouterEmbedding(BaseEmbedding):
+    """The router's own local embedder as a LlamaIndex embedding model."""
+
+    embedder: Any = None
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self.embedder.embed([query])[0].tolist()
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self.embedder.embed([text])[0].tolist()
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+DOCS = ["Avengers-Pro clusters queries with k-means and routes each to the best model.",
+        "Paris is the capital of France and its largest city.",
+        "Photosynthesis turns light, water and carbon dioxide into sugar."]
+
+
+def test_query_engine_routes_on_the_question(stub_llm, stub, fitted_router) -> None:
+    embed = RouterEmbedding(embedder=fitted_router.embedder)
+    index = VectorStoreIndex.from_documents([Document(text=t) for t in DOCS], embed_model=embed)
     llm = stub_llm()
-    with track_costs() as costs:
-        response = index.as_query_engine(llm=llm, similarity_top_k=2).query(QUESTION)
+    seen: list[dict] = []
+
+    class Capture(BaseEventHandler):
+        def handle(self, event: Any, **kwargs: Any) -> None:
+            if isinstance(event, LLMChatEndEvent):
+                seen.append(event.response.additional_kwargs[RESPONSE_KEY])
+
+    capture = Capture()
+    get_dispatcher().add_event_handler(capture)
+    try:
+        with track_costs() as costs:
+            response = index.as_query_engine(llm=llm, similarity_top_k=1).query(QUESTION)
+    finally:
+        get_dispatcher().event_handlers.remove(capture)
     assert str(response).startswith("stub reply to:")
+    assert "Paris" in response.source_nodes[0].node.get_content()  # local retrieval works
     (req,) = stub.requests
-    assert "Paris is the capital of France." in str(req.json)
+    assert "Paris is the capital of France" in str(req.json)
+    # Routed on the question, not on the template filled with retrieved context.
+    (facts,) = seen
+    dry_run = llm.route(QUESTION).metadata()
+    assert (facts["model"], facts["distances"]) == (dry_run["model"], dry_run["distances"])
     assert costs.total_cost == pytest.approx(stub_cost(stub)[1], rel=1e-12)
+
+
+async def test_async_chat_engine_with_settings_llm(stub_llm, stub, monkeypatch) -> None:
+    from llama_index.core import Settings
+
+    llm = stub_llm()
+    monkeypatch.setattr(Settings, "_llm", llm)
+    index = VectorStoreIndex.from_documents([Document(text=t) for t in DOCS],
+                                            embed_model=MockEmbedding(embed_dim=8))
+    chat_engine = index.as_chat_engine(chat_mode="condense_plus_context")
+    reply = await chat_engine.achat(QUESTION)
+    assert str(reply).startswith("stub reply to:")
+    assert len(llm.ledger) == len(stub.requests) >= 1
 
 
 def test_budget_stops_routing_when_spent(stub_llm) -> None:

@@ -1,0 +1,115 @@
+"""A LlamaIndex query engine whose LLM is the Avengers-Pro router (AvengersLLM).
+
+Offline (default when no provider key is set): fits a small router on the routerbench data beside
+the checkout, serves its candidate models from the in-process stub of the provider APIs, and
+prints the routing decision and the cost of every call.
+
+    python examples/llamaindex_query_engine.py
+    python examples/llamaindex_query_engine.py --alpha 0.2 "How do I fit a router?"
+
+With real keys (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY) and a default router whose file
+records model specs (``avengers fit DATA --models examples/routerbench_models.toml``), the same
+script calls the real models: ``python examples/llamaindex_query_engine.py --online``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tomllib
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from llama_index.core import Document, VectorStoreIndex
+from llama_index.core.embeddings import BaseEmbedding
+from pydantic import PrivateAttr
+
+from llamaindex_avengers import RESPONSE_KEY, AvengersLLM, track_costs
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY")
+DOCS = [
+    "Avengers-Pro embeds every training query, clusters the embeddings with k-means and keeps, "
+    "per cluster and model, the mean accuracy and the mean cost.",
+    "At query time the router finds the nearest cluster and picks the model with the best "
+    "score alpha * accuracy + (1 - alpha) * (1 - cost), both normalised within the cluster.",
+    "alpha = 1 always prefers the most accurate model; alpha = 0 the cheapest one.",
+    "A router file is fitted with `avengers fit DATA -o router.json --models MAP`.",
+]
+
+
+class LocalEmbedding(BaseEmbedding):
+    """The router's own offline static embedder as a LlamaIndex embedding model."""
+
+    _embedder: Any = PrivateAttr(default=None)
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        if self._embedder is None:
+            from shared_core.embeddings import default_embedder
+
+            self._embedder = default_embedder()
+        return self._embedder.embed(texts).tolist()
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embed([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embed([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embed(texts)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+
+def offline_llm(stack: ExitStack, **kwargs: Any) -> AvengersLLM:
+    """AvengersLLM over a router fitted on routerbench, its models served by the local stub."""
+    sys.path.insert(0, str(ROOT))  # the stub lives in the checkout's tests/
+    from shared_core import Router, load_data
+    from tests.stub_llm_server import StubLLMServer
+
+    data = Path(os.environ.get("AVENGERS_DATA_DIR", ROOT.parent / "shared" / "data"))
+    router = Router(n_clusters=20, random_state=0).fit(
+        load_data(data / "routerbench" / "train.jsonl"))
+    router.model_specs = tomllib.loads(
+        (ROOT / "examples" / "routerbench_models.toml").read_text("utf-8"))
+    stub = stack.enter_context(StubLLMServer())
+    per_model = {name: {"base_url": stub.base_url(spec.split(":")[0])}
+                 for name, spec in router.model_specs.items()}
+    return AvengersLLM(router=router, api_key="offline",
+                       provider_options={"per_model": per_model}, **kwargs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("question", nargs="?", default="What does alpha = 0 do?")
+    parser.add_argument("--alpha", type=float, default=0.7)
+    parser.add_argument("--online", action="store_true",
+                        help="call real models (needs keys and a default router)")
+    args = parser.parse_args()
+    online = args.online or (any(os.environ.get(k) for k in KEYS) and "--offline" not in sys.argv)
+
+    with ExitStack() as stack:
+        llm = AvengersLLM(alpha=args.alpha) if online else offline_llm(stack, alpha=args.alpha)
+        index = VectorStoreIndex.from_documents([Document(text=t) for t in DOCS],
+                                                embed_model=LocalEmbedding())
+        engine = index.as_query_engine(llm=llm, similarity_top_k=2)
+        print(f"question: {args.question}")
+        print(f"decision (dry run): {llm.route(args.question).metadata()['model']}")
+        with track_costs() as costs:
+            response = engine.query(args.question)
+        print(f"answer:   {response}")
+        print(f"routing facts on the response: response.source_nodes ... and "
+              f"llm responses' additional_kwargs[{RESPONSE_KEY!r}]")
+        for record in llm.ledger.records:
+            print(f"  served by {record.model} ({record.spec}), cluster {record.cluster}, "
+                  f"{record.usage.total_tokens} tokens, ${record.cost_usd}")
+        print(costs.summary(baseline="openai:gpt-4.1"))
+
+
+if __name__ == "__main__":
+    main()
