@@ -26,7 +26,7 @@ from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.embeddings import BaseEmbedding
 from pydantic import PrivateAttr
 
-from llamaindex_avengers import RESPONSE_KEY, AvengersLLM, track_costs
+from llamaindex_avengers import AvengersLLM, track_costs
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY")
@@ -90,8 +90,9 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.7)
     parser.add_argument("--online", action="store_true",
                         help="call real models (needs keys and a default router)")
+    parser.add_argument("--offline", action="store_true", help="use the local stub even with keys")
     args = parser.parse_args()
-    online = args.online or (any(os.environ.get(k) for k in KEYS) and "--offline" not in sys.argv)
+    online = args.online or (any(os.environ.get(k) for k in KEYS) and not args.offline)
 
     with ExitStack() as stack:
         llm = AvengersLLM(alpha=args.alpha) if online else offline_llm(stack, alpha=args.alpha)
@@ -99,12 +100,12 @@ def main() -> None:
                                                 embed_model=LocalEmbedding())
         engine = index.as_query_engine(llm=llm, similarity_top_k=2)
         print(f"question: {args.question}")
-        print(f"decision (dry run): {llm.route(args.question).metadata()['model']}")
+        decision = llm.route(args.question).metadata()
+        print(f"decision (dry run): {decision['model']} (cluster {decision['cluster']}, "
+              f"alpha {decision['alpha']})")
         with track_costs() as costs:
             response = engine.query(args.question)
         print(f"answer:   {response}")
-        print(f"routing facts on the response: response.source_nodes ... and "
-              f"llm responses' additional_kwargs[{RESPONSE_KEY!r}]")
         for record in llm.ledger.records:
             print(f"  served by {record.model} ({record.spec}), cluster {record.cluster}, "
                   f"{record.usage.total_tokens} tokens, ${record.cost_usd}")
