@@ -10,6 +10,7 @@ facts under the ``"avengers"`` key.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -182,6 +183,7 @@ class AvengersLLM(FunctionCallingLLM):
     )
 
     _engine: RoutedChat | None = PrivateAttr(default=None)
+    _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
@@ -231,17 +233,18 @@ class AvengersLLM(FunctionCallingLLM):
     @property
     def engine(self) -> RoutedChat:
         """The routing engine (created on first use; loading the router happens then too)."""
-        if self._engine is None:
-            opts: dict[str, Any] = {"max_retries": self.max_retries, **self.provider_options}
-            for name in ("api_key", "base_url", "timeout"):
-                if getattr(self, name) is not None:
-                    opts.setdefault(name, getattr(self, name))
-            self._engine = _LlamaIndexRoutedChat(
-                self.router, models=self.models, alpha=self.alpha, ledger=self.ledger,
-                budget=self.budget, route_on=self.route_on,  # type: ignore[arg-type]
-                max_fallbacks=self.max_fallbacks, provider_options=opts,
-            )
-        return self._engine
+        with self._engine_lock:
+            if self._engine is None:
+                opts: dict[str, Any] = {"max_retries": self.max_retries, **self.provider_options}
+                for name in ("api_key", "base_url", "timeout"):
+                    if getattr(self, name) is not None:
+                        opts.setdefault(name, getattr(self, name))
+                self._engine = _LlamaIndexRoutedChat(
+                    self.router, models=self.models, alpha=self.alpha, ledger=self.ledger,
+                    budget=self.budget, route_on=self.route_on,  # type: ignore[arg-type]
+                    max_fallbacks=self.max_fallbacks, provider_options=opts,
+                )
+            return self._engine
 
     @property
     def metadata(self) -> LLMMetadata:

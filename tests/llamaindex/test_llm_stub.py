@@ -235,3 +235,63 @@ def test_budget_downgrade_goes_to_the_cheapest(stub_llm) -> None:
     resp = llm.chat([ChatMessage(role="user", content=QUESTION)])
     f = resp.additional_kwargs[RESPONSE_KEY]
     assert f["reason"] == "budget-downgrade" and f["alpha"] == 0.0
+
+
+async def test_concurrent_calls_add_up_exactly(stub_llm, stub) -> None:
+    import asyncio
+
+    llm = stub_llm()
+    questions = [f"Question number {i}: what is {i} squared?" for i in range(40)]
+
+    async def ask(i: int, q: str):
+        msgs = [ChatMessage(role="user", content=q)]
+        if i % 2:
+            return [c async for c in await llm.astream_chat(msgs)][-1]
+        return await llm.achat(msgs)
+
+    with track_costs() as costs:
+        responses = await asyncio.gather(*(ask(i, q) for i, q in enumerate(questions)))
+    usage, dollars = stub_cost(stub)
+    per_call = sum(r.additional_kwargs[RESPONSE_KEY]["cost_usd"] for r in responses)
+    assert len(stub.requests) == costs.successful_requests == len(llm.ledger) == 40
+    assert costs.usage == llm.ledger.total_usage == usage
+    assert costs.total_cost == pytest.approx(dollars, rel=1e-12)
+    assert costs.total_cost == pytest.approx(per_call, rel=1e-12)
+    for model, totals in costs.by_model().items():
+        assert totals.cost_usd == pytest.approx(llm.ledger.by_model()[model].cost_usd, rel=1e-12)
+
+
+@pytest.mark.parametrize("provider", list(BY_PROVIDER))
+async def test_tool_calls_through_each_provider(stub_llm, stub, provider) -> None:
+    llm = stub_llm()
+    name = BY_PROVIDER[provider]
+    stub.script(provider, [Reply(tool_calls=[ToolCallSpec("add", {"a": 2, "b": 3})])] * 2)
+    resp = await llm.achat_with_tools(_tools(), user_msg="add 2 and 3", tool_required=True,
+                                      force=name)
+    (call,) = llm.get_tool_calls_from_response(resp)
+    assert (call.tool_name, call.tool_kwargs) == ("add", {"a": 2, "b": 3})
+    body = stub.requests[0].json
+    assert "multiply" in str(body) and "add" in str(body)  # both tool schemas were sent
+    out = await llm.apredict_and_call(_tools(), user_msg="add 2 and 3", force=name)
+    assert out.response == "5"
+
+
+async def test_streamed_tool_calls(stub_llm, stub) -> None:
+    llm = stub_llm()
+    stub.script("anthropic", [Reply(text="Let me add.",
+                                    tool_calls=[ToolCallSpec("add", {"a": 1, "b": 4})])])
+    gen = await llm.astream_chat_with_tools(_tools(), user_msg="add", force="claude-v1")
+    chunks = [c async for c in gen]
+    assert "".join(c.delta or "" for c in chunks) == "Let me add."
+    (call,) = llm.get_tool_calls_from_response(chunks[-1])
+    assert (call.tool_name, call.tool_kwargs) == ("add", {"a": 1, "b": 4})
+    assert chunks[-1].additional_kwargs[RESPONSE_KEY]["usage"]["output_tokens"] > 0
+
+
+def test_stream_falls_back_before_output(stub_llm, stub) -> None:
+    llm = stub_llm(max_retries=0)
+    sel = llm.route(QUESTION)
+    stub.script(sel.spec, [Fail(503)])
+    chunks = list(llm.stream_chat([ChatMessage(role="user", content=QUESTION)]))
+    assert chunks[-1].message.content == "stub reply to: " + QUESTION
+    assert chunks[-1].additional_kwargs[RESPONSE_KEY]["model"] == sel.ranking[1]
