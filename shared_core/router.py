@@ -10,15 +10,33 @@ Fit (scikit-learn style: ``__init__`` stores hyperparameters, ``fit`` learns att
 
 Route: embed the query, find the nearest centroid (or the ``top_k`` nearest, blended by
 ``softmax(-beta * distance)``), and pick the model with the highest
-``alpha * p~ + (1 - alpha) * (1 - q~)`` where ``p~`` and ``q~`` are normalised across models within
-the cluster. ``alpha`` and the allowed models are call-time arguments, never fitted state.
+``alpha * p~ + (1 - alpha) * (1 - q~)`` where ``p~`` and ``q~`` are the normalised accuracy and
+cost. ``alpha`` and the allowed models are call-time arguments, never fitted state.
+
+Two estimators share this code:
+
+* **the default** (``Router()``): per-cluster accuracies shrunk towards each model's global
+  accuracy by empirical Bayes (``shrinkage="auto"``: a cluster's own mean counts for
+  ``n / (n + s_i)``, ``s_i`` = within-cluster variance / between-cluster variance of model ``i``,
+  estimated from the training data), the ``top_k = 3`` nearest clusters blended by
+  ``softmax(-9 * distance)``, and accuracy and cost normalised over the whole table
+  (``normalisation="global"``: one min-max range over all clusters and models, so that one point
+  of accuracy or one dollar weighs the same in every cluster and the score is a single exchange
+  rate between accuracy and cost);
+* **the paper** (:meth:`Router.paper`): plain cluster means, the nearest cluster only, min-max
+  within each cluster (``normalisation="cluster"``); :meth:`Router.authors_code` is the
+  authors' code variant (``top_k=3``, ``beta=9``, costs divided by the cluster's maximum).
 
 Degenerate cases, explicitly:
 
 * a model with no data in a cluster takes that model's global mean score and cost (it is neither
-  favoured nor punished for missing data); with ``shrinkage > 0`` every cluster estimate is pulled
-  towards the global mean by ``shrinkage`` pseudo-samples, which also covers this case;
-* all models tie in a cluster: see :mod:`shared_core.scoring` (``p~ = 1``, ``q~ = 0`` for all);
+  favoured nor punished for missing data); with ``shrinkage > 0`` (or ``"auto"``) every cluster
+  estimate is pulled towards the global mean, which also covers this case; with ``"auto"`` a
+  model whose accuracy does not vary across clusters beyond sampling noise gets its global mean
+  in every cluster, and one without within-cluster noise keeps its plain cluster means;
+* all models tie in a cluster: with ``normalisation="cluster"`` see :mod:`shared_core.scoring`
+  (``p~ = 1``, ``q~ = 0`` for all); with ``"global"`` they get equal ``p~`` (so the cost decides,
+  then the tie rule below); a table where every entry ties gets ``p~ = 1`` and ``q~ = 0``;
 * fewer distinct queries than clusters: ``n_clusters_`` is lowered to that number, with a
   warning; k-means never leaves a cluster empty, but a loaded file with an empty cluster falls
   back to the global means like a model without data;
@@ -30,6 +48,7 @@ Example:
     ...     load_data("../shared/data/routerbench/train.jsonl"))  # doctest: +SKIP
     >>> router.route("What is 7 * 6?", alpha=0.7).model  # doctest: +SKIP
     'gpt-4-1106-preview'
+    >>> paper = Router.paper(random_state=0)  # the paper's exact method  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -81,7 +100,9 @@ class ModelEstimates:
     def as_dict(self) -> dict[str, dict[str, float]]:
         return {
             m: {"accuracy": float(a), "cost": float(c), "p_norm": float(p), "q_norm": float(q)}
-            for m, a, c, p, q in zip(self.models, self.accuracy, self.cost, self.p_norm, self.q_norm)
+            for m, a, c, p, q in zip(
+                self.models, self.accuracy, self.cost, self.p_norm, self.q_norm, strict=True
+            )
         }
 
 
@@ -141,7 +162,7 @@ class RoutingDecision:
             "ranking": list(self.ranking),
             "candidates": {
                 m: {**est[m], "score": (float(s) if np.isfinite(s) else None)}
-                for m, s in zip(self.models, self.scores)
+                for m, s in zip(self.models, self.scores, strict=True)
             },
         }
 
@@ -177,31 +198,69 @@ def _as_data(data: RoutingData | Sequence[Sample] | str | os.PathLike[str]) -> R
     return RoutingData.from_samples(list(data))
 
 
+def _eb_pseudo_samples(
+    counts: np.ndarray, sums: np.ndarray, sq_sums: np.ndarray | None, mean: np.ndarray
+) -> np.ndarray:
+    """Empirical-Bayes prior strength per model, in pseudo-samples (method of moments).
+
+    Model ``i``'s true cluster accuracies are taken to scatter around its global accuracy with
+    variance ``tau2_i``; a cluster mean of ``n`` queries adds sampling noise ``sigma2_i / n``.
+    The posterior mean is ``(n * mean_j + s_i * global_i) / (n + s_i)`` with
+    ``s_i = sigma2_i / tau2_i``.
+    ``sigma2_i`` is the pooled within-cluster variance (the binomial ``m (1 - m)`` when squared
+    sums are unknown); ``tau2_i`` is the between-cluster variance minus the expected sampling part.
+    ``tau2_i <= 0`` (no signal beyond noise) gives ``inf`` (always the global mean).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        has = counts > 0
+        n_total = counts.sum(axis=0)
+        means = np.where(has, sums / np.where(has, counts, 1.0), 0.0)
+        if sq_sums is None:
+            sigma2 = mean * (1.0 - mean)
+        else:
+            within = np.where(has, sq_sums - sums * means, 0.0).sum(axis=0)
+            sigma2 = np.maximum(within, 0.0) / np.maximum(n_total - has.sum(axis=0), 1.0)
+        weights = counts / np.maximum(n_total, 1.0)
+        between = (weights * np.where(has, means - mean, 0.0) ** 2).sum(axis=0)
+        noise = sigma2 * has.sum(axis=0) / np.maximum(n_total, 1.0)
+        tau2 = between - noise
+        s = np.where(tau2 > 0, sigma2 / np.where(tau2 > 0, tau2, 1.0), np.inf)
+    return np.where(np.isnan(s), np.inf, s)
+
+
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 class Router:
-    """Performance-efficiency router (Avengers-Pro).
+    """Performance-efficiency router (Avengers-Pro), with better-estimated cluster statistics.
+
+    The defaults are the method measured best on held-out data (see ``bench/QUALITY.md``):
+    empirical-Bayes shrinkage, the 3 nearest clusters blended, global normalisation. The paper's
+    exact method is :meth:`Router.paper`, the authors' code variant :meth:`Router.authors_code`.
 
     Args:
         n_clusters: number of k-means clusters (the paper uses 60).
         embedder: the query :class:`~shared_core.embeddings.Embedder`; default: the offline
             static embedder.
         top_k: number of nearest clusters blended per query (1 = the paper; the authors' code
-            uses 3).
+            and the default use 3).
         beta: sharpness of the ``softmax(-beta * distance)`` blend when ``top_k > 1``.
-        cost_normalisation: ``"minmax"`` (the paper) or ``"max"`` (the authors' code).
-        shrinkage: pseudo-samples pulling each cluster's estimates towards the model's global
-            mean (0 = the paper's plain means).
+        cost_normalisation: ``"minmax"`` (the paper) or ``"max"`` (the authors' code: divide by
+            the maximum).
+        shrinkage: how far each cluster's accuracy is pulled towards the model's global
+            accuracy: ``"auto"`` (default) = empirical Bayes, per model, from the data; a number
+            = that many pseudo-samples for accuracy and cost alike; 0 = the paper's plain means.
+        normalisation: ``"global"`` (default): p~ and q~ are min-max normalised over the whole
+            (clusters x models) table; ``"cluster"`` (the paper): within each cluster.
         random_state: seed of k-means; the same seed and data give an identical router file.
         n_init: k-means restarts.
 
     Example:
         >>> from shared_core import Router, load_data
         >>> train = load_data("../shared/data/routerbench/train.jsonl")  # doctest: +SKIP
-        >>> router = Router(n_clusters=60, random_state=0).fit(train)  # doctest: +SKIP
+        >>> router = Router(random_state=0).fit(train)  # doctest: +SKIP
         >>> decision = router.route("Which gas do plants absorb?", alpha=0.5)  # doctest: +SKIP
         >>> print(decision.explain())  # doctest: +SKIP
     """
@@ -211,10 +270,11 @@ class Router:
         n_clusters: int = 60,
         *,
         embedder: Embedder | None = None,
-        top_k: int = 1,
+        top_k: int = 3,
         beta: float = 9.0,
         cost_normalisation: str = "minmax",
-        shrinkage: float = 0.0,
+        shrinkage: float | str = "auto",
+        normalisation: str = "global",
         random_state: int | None = 0,
         n_init: int = 3,
     ) -> None:
@@ -224,6 +284,7 @@ class Router:
         self.beta = beta
         self.cost_normalisation = cost_normalisation
         self.shrinkage = shrinkage
+        self.normalisation = normalisation
         self.random_state = random_state
         self.n_init = n_init
         # Configuration recorded in the router file, editable by hand.
@@ -231,12 +292,32 @@ class Router:
         self.default_alpha: float = 0.5
         self._mask_cache: dict[tuple[Any, Any], np.ndarray] = {}
 
+    @classmethod
+    def paper(cls, n_clusters: int = 60, **kwargs: Any) -> Router:
+        """The paper's exact method: nearest cluster, plain means, min-max within the cluster."""
+        params: dict[str, Any] = {
+            "top_k": 1, "shrinkage": 0.0, "normalisation": "cluster",
+            "cost_normalisation": "minmax",
+        }
+        return cls(n_clusters, **{**params, **kwargs})
+
+    @classmethod
+    def authors_code(cls, n_clusters: int = 60, **kwargs: Any) -> Router:
+        """The authors' code variant: 3 nearest clusters blended by ``softmax(-9 * distance)``,
+        costs divided by the cluster's maximum, plain means, normalised within the cluster."""
+        params: dict[str, Any] = {
+            "top_k": 3, "beta": 9.0, "shrinkage": 0.0, "normalisation": "cluster",
+            "cost_normalisation": "max",
+        }
+        return cls(n_clusters, **{**params, **kwargs})
+
     # ------------------------------------------------------------------ helpers
     def __repr__(self) -> str:
         fitted = f", models={len(self.models_)}" if self.is_fitted else ", unfitted"
         return (
             f"Router(n_clusters={self.n_clusters}, top_k={self.top_k}, "
-            f"cost_normalisation={self.cost_normalisation!r}, shrinkage={self.shrinkage}{fitted})"
+            f"cost_normalisation={self.cost_normalisation!r}, shrinkage={self.shrinkage!r}, "
+            f"normalisation={self.normalisation!r}{fitted})"
         )
 
     @property
@@ -245,7 +326,8 @@ class Router:
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            raise NotFittedError("this Router is not fitted yet: call fit(data) or Router.load(path)")
+            raise NotFittedError(
+                "this Router is not fitted yet: call fit(data) or Router.load(path)")
 
     def _get_embedder(self) -> Embedder:
         if self.embedder is None:
@@ -283,9 +365,14 @@ class Router:
 
         data = _as_data(data)
         if self.n_clusters < 1 or self.top_k < 1:
-            raise ValueError(f"n_clusters and top_k must be >= 1, got {self.n_clusters}, {self.top_k}")
+            raise ValueError(
+                f"n_clusters and top_k must be >= 1, got {self.n_clusters}, {self.top_k}")
         normalise_costs(np.zeros((1, 1)), self.cost_normalisation)  # validates the name
-        x = self.embed(data.queries) if embeddings is None else _l2_normalise(np.asarray(embeddings))
+        self._check_estimator_params()
+        if embeddings is None:
+            x = self.embed(data.queries)
+        else:
+            x = _l2_normalise(np.asarray(embeddings))
         if x.shape[0] != len(data):
             raise ValueError(f"{x.shape[0]} embeddings for {len(data)} queries")
         n_distinct = len({row.tobytes() for row in x}) if len(x) < 50 * self.n_clusters else len(x)
@@ -306,13 +393,28 @@ class Router:
         self._prepare()
         return self
 
-    def _learn_stats(self, labels: np.ndarray, scores: np.ndarray, costs: np.ndarray, k: int) -> None:
+    def _check_estimator_params(self) -> None:
+        if self.normalisation not in ("global", "cluster"):
+            raise ValueError(
+                f"unknown normalisation {self.normalisation!r}; known: 'global', 'cluster'"
+            )
+        s = self.shrinkage
+        if isinstance(s, str) and s != "auto":
+            raise ValueError(f"shrinkage must be 'auto' or a number >= 0, got {s!r}")
+        if not isinstance(s, str) and not float(s) >= 0:
+            raise ValueError(f"shrinkage must be 'auto' or a number >= 0, got {s!r}")
+
+    def _learn_stats(
+        self, labels: np.ndarray, scores: np.ndarray, costs: np.ndarray, k: int
+    ) -> None:
         onehot = np.zeros((k, labels.size))
         onehot[labels, np.arange(labels.size)] = 1.0
         known = ~np.isnan(scores)
+        known_scores = np.where(known, scores, 0.0)
         self.cluster_sizes_ = onehot.sum(axis=1).astype(np.int64)
         self.counts_ = (onehot @ known).astype(np.int64)
-        self.score_sums_ = onehot @ np.where(known, scores, 0.0)
+        self.score_sums_ = onehot @ known_scores
+        self.score_sq_sums_ = onehot @ known_scores**2
         self.cost_sums_ = onehot @ np.where(known & ~np.isnan(costs), costs, 0.0)
 
     def _prepare(self) -> None:
@@ -322,17 +424,39 @@ class Router:
         with np.errstate(invalid="ignore", divide="ignore"):
             self.global_accuracy_ = self.score_sums_.sum(axis=0) / total
             self.global_cost_ = self.cost_sums_.sum(axis=0) / total
-            s = float(self.shrinkage)
-            acc = (self.score_sums_ + s * self.global_accuracy_) / (counts + s)
-            cost = (self.cost_sums_ + s * self.global_cost_) / (counts + s)
+            if self.shrinkage == "auto":
+                # empirical Bayes for accuracy; costs are averages of many smooth values: plain
+                s_acc: np.ndarray | float = _eb_pseudo_samples(
+                    counts, self.score_sums_, getattr(self, "score_sq_sums_", None),
+                    self.global_accuracy_,
+                )
+                s_cost = 0.0
+            else:
+                s_acc = s_cost = float(self.shrinkage)
+            self.shrinkage_ = np.broadcast_to(np.asarray(s_acc, np.float64), total.shape).copy()
+            # weight of the cluster's own mean: n / (n + s) (0 without data, 0 when s = inf)
+            w_acc = np.where(counts > 0, counts / (counts + s_acc), 0.0)
+            w_cost = np.where(counts > 0, counts / (counts + s_cost), 0.0)
+            acc = np.where(counts > 0, self.score_sums_ / counts, 0.0)
+            cost = np.where(counts > 0, self.cost_sums_ / counts, 0.0)
         # a model without data in a cluster: its global mean
-        self.accuracy_ = np.where(counts > 0, acc, self.global_accuracy_)
-        self.cost_ = np.where(counts > 0, cost, self.global_cost_)
-        self.p_norm_ = minmax_normalise(self.accuracy_)
-        self.q_norm_ = normalise_costs(self.cost_, self.cost_normalisation)
+        self.accuracy_ = w_acc * acc + (1.0 - w_acc) * self.global_accuracy_
+        self.cost_ = w_cost * cost + (1.0 - w_cost) * self.global_cost_
+        if self.normalisation == "cluster":
+            self.p_norm_ = minmax_normalise(self.accuracy_)
+            self.q_norm_ = normalise_costs(self.cost_, self.cost_normalisation)
+        else:
+            # one range for the whole table: ravel -> normalise as one row -> reshape
+            shape = self.accuracy_.shape
+            self.p_norm_ = minmax_normalise(self.accuracy_.reshape(1, -1)).reshape(shape)
+            self.q_norm_ = normalise_costs(
+                self.cost_.reshape(1, -1), self.cost_normalisation).reshape(shape)
         c = self.cluster_centers_.astype(np.float32)
         self._centers = np.ascontiguousarray(c)
         self._c_sq = (c.astype(np.float64) ** 2).sum(axis=1)
+        # the four tables side by side, so that blending clusters is one gather + one product
+        self._tables = np.ascontiguousarray(
+            np.concatenate([self.p_norm_, self.q_norm_, self.accuracy_, self.cost_], axis=1))
         self._mask_cache = {}
 
     # ------------------------------------------------------------------ scoring
@@ -383,22 +507,19 @@ class Router:
     def _blend(self, table: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
         if idx.shape[1] == 1:
             return table[idx[:, 0]]
-        return np.einsum("nk,nkm->nm", w, table[idx])
+        out = w[:, 0, None] * table[idx[:, 0]]
+        for i in range(1, idx.shape[1]):  # a loop over the top_k, never over clusters or models
+            out += w[:, i, None] * table[idx[:, i]]
+        return out
 
     def estimate_embeddings(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
         """Batch estimates for normalised embeddings ``x``: ``(p_norm, q_norm, accuracy, cost,
         clusters, distances, weights)``, each with one row per query."""
         self._check_fitted()
         idx, dist, w = self._nearest(np.atleast_2d(x))
-        return (
-            self._blend(self.p_norm_, idx, w),
-            self._blend(self.q_norm_, idx, w),
-            self._blend(self.accuracy_, idx, w),
-            self._blend(self.cost_, idx, w),
-            idx,
-            dist,
-            w,
-        )
+        m = len(self.models_)
+        t = self._blend(self._tables, idx, w)
+        return t[:, :m], t[:, m:2 * m], t[:, 2 * m:3 * m], t[:, 3 * m:], idx, dist, w
 
     def score_embedding(self, x: np.ndarray) -> ModelEstimates:
         """Per-model estimates for one normalised embedding (the single-query hot path)."""
@@ -412,10 +533,15 @@ class Router:
                 self.models_, self.accuracy_[j], self.cost_[j], self.p_norm_[j], self.q_norm_[j],
                 (j,), (dist,), (1.0,),
             )
-        p, q, acc, cost, idx, dist, w = self.estimate_embeddings(x[None, :])
+        idx = np.argsort(d2)[: self.top_k]
+        dist = np.sqrt(np.maximum(d2[idx], 0.0))
+        w = np.exp(-self.beta * (dist - dist[0]))
+        w /= w.sum()
+        t = w @ self._tables[idx]
+        m = len(self.models_)
         return ModelEstimates(
-            self.models_, acc[0], cost[0], p[0], q[0],
-            tuple(idx[0].tolist()), tuple(dist[0].tolist()), tuple(w[0].tolist()),
+            self.models_, t[2 * m:3 * m], t[3 * m:], t[:m], t[m:2 * m],
+            tuple(idx.tolist()), tuple(dist.tolist()), tuple(w.tolist()),
         )
 
     def score(self, query: str) -> ModelEstimates:
@@ -437,10 +563,10 @@ class Router:
         alpha = self.default_alpha if alpha is None else float(alpha)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        mask = self._mask(allowed, excluded)
         est = self.score_embedding(x)
         scores = alpha * est.p_norm + (1.0 - alpha) * (1.0 - est.q_norm)
-        scores[~mask] = -np.inf
+        if allowed is not None or excluded is not None:
+            scores[~self._mask(allowed, excluded)] = -np.inf
         # argmax with ties to the cheaper model: a vanishing cost term breaks exact ties only
         best = int(np.argmax(scores - 1e-12 * est.q_norm))
         return RoutingDecision(self.models_[best], alpha, est, scores)
@@ -462,7 +588,8 @@ class Router:
             excluded: these models are never chosen.
         """
         self._check_fitted()
-        return self.route_embedding(self.embed([query])[0], alpha, allowed=allowed, excluded=excluded)
+        x = self.embed([query])[0]
+        return self.route_embedding(x, alpha, allowed=allowed, excluded=excluded)
 
     def route_batch(
         self,
@@ -502,6 +629,7 @@ class Router:
             "cluster_sizes": self.cluster_sizes_.tolist(),
             "counts": self.counts_.tolist(),
             "score_sums": [[float(v) for v in row] for row in self.score_sums_],
+            "score_sq_sums": [[float(v) for v in row] for row in self.score_sq_sums_],
             "cost_sums": [[float(v) for v in row] for row in self.cost_sums_],
         }
 
@@ -512,6 +640,7 @@ class Router:
             "beta": self.beta,
             "cost_normalisation": self.cost_normalisation,
             "shrinkage": self.shrinkage,
+            "normalisation": self.normalisation,
             "random_state": self.random_state,
             "n_init": self.n_init,
         }
@@ -594,7 +723,9 @@ class Router:
                     f"{source}: checksum mismatch: the learned state was edited or corrupted "
                     "(only the 'config' section may be edited); refit with `avengers fit`"
                 )
-            router = cls(**params)
+            # files written before `normalisation` existed used the paper's per-cluster one
+            router = cls(**{"normalisation": "cluster", **params})
+            router._check_estimator_params()
             models = [str(m) for m in state["models"]]
             router.models_ = tuple(models)
             router.n_clusters_ = int(state["n_clusters"])
@@ -603,8 +734,12 @@ class Router:
             router.counts_ = np.asarray(state["counts"], dtype=np.int64)
             router.score_sums_ = np.asarray(state["score_sums"], dtype=np.float64)
             router.cost_sums_ = np.asarray(state["cost_sums"], dtype=np.float64)
+            if "score_sq_sums" in state:  # absent from older files: EB then assumes 0/1 scores
+                router.score_sq_sums_ = np.asarray(state["score_sq_sums"], dtype=np.float64)
             k, m = router.n_clusters_, len(models)
-            for name in ("counts_", "score_sums_", "cost_sums_"):
+            names = ["counts_", "score_sums_", "cost_sums_"]
+            names += ["score_sq_sums_"] if "score_sq_sums" in state else []
+            for name in names:
                 if getattr(router, name).shape != (k, m):
                     raise RouterFileError(f"{source}: state {name[:-1]!r} is not {k} x {m}")
             if router.cluster_centers_.ndim != 2 or router.cluster_centers_.shape[0] != k:
@@ -614,8 +749,11 @@ class Router:
             if not 0.0 <= router.default_alpha <= 1.0:
                 raise RouterFileError(f"{source}: config.default_alpha must be in [0, 1]")
             specs = config.get("model_specs", {})
-            if not isinstance(specs, Mapping) or not all(isinstance(v, str) for v in specs.values()):
-                raise RouterFileError(f"{source}: config.model_specs must map model -> 'provider:model'")
+            if not isinstance(specs, Mapping) or not all(
+                isinstance(v, str) for v in specs.values()
+            ):
+                raise RouterFileError(
+                    f"{source}: config.model_specs must map model -> 'provider:model'")
             unknown = sorted(set(specs) - set(models))
             if unknown:
                 raise RouterFileError(
@@ -626,7 +764,8 @@ class Router:
         except RouterFileError:
             raise
         except (KeyError, TypeError, ValueError) as e:
-            raise RouterFileError(f"{source}: malformed router file ({type(e).__name__}: {e})") from e
+            raise RouterFileError(
+                f"{source}: malformed router file ({type(e).__name__}: {e})") from e
         router.embedder_id_ = str(emb_id)
         if embedder is not None:
             if embedder.id != router.embedder_id_:
