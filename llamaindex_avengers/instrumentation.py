@@ -32,12 +32,14 @@ from typing import Any
 
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.exception import ExceptionEvent
 from llama_index.core.instrumentation.events.llm import (
     LLMChatEndEvent,
     LLMChatStartEvent,
     LLMCompletionEndEvent,
     LLMCompletionStartEvent,
 )
+from llama_index.core.instrumentation.events.span import SpanDropEvent
 from llama_index.core.instrumentation.span_handlers import NullSpanHandler
 from pydantic import Field, PrivateAttr
 
@@ -154,6 +156,9 @@ class CostEventHandler(BaseEventHandler):
                 span_model, nested = self._open_calls.pop(event.span_id or "", (None, False))
             if event.response is not None and not nested:
                 self._on_response(event.response, span_model)
+        elif isinstance(event, SpanDropEvent | ExceptionEvent):
+            with self._lock:  # a call that failed: no end event will come
+                self._open_calls.pop(event.span_id or "", None)
 
     def _on_response(self, response: Any, span_model: str | None) -> None:
         meta = (getattr(response, "additional_kwargs", None) or {}).get(KEY)

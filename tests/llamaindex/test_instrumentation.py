@@ -152,3 +152,18 @@ def test_a_handler_on_the_dispatcher_sees_everything() -> None:
     assert "gpt-4.1-mini" in handler.summary(baseline="openai:gpt-4.1")
     handler.reset()
     assert handler.successful_requests == 0 and handler.total_cost == 0.0
+
+
+def test_failed_calls_leave_nothing_open() -> None:
+    class Failing(UsageReportingLLM):
+        @llm_completion_callback()
+        def complete(self, prompt: str, formatted: bool = False, **kwargs: Any):
+            raise RuntimeError("down")
+
+    with track_costs() as costs:
+        for _ in range(3):
+            with pytest.raises(RuntimeError):
+                Failing().complete(QUESTION)
+        UsageReportingLLM().complete(QUESTION)
+    assert costs.successful_requests == 1
+    assert costs._open_calls == {}

@@ -295,3 +295,23 @@ def test_stream_falls_back_before_output(stub_llm, stub) -> None:
     chunks = list(llm.stream_chat([ChatMessage(role="user", content=QUESTION)]))
     assert chunks[-1].message.content == "stub reply to: " + QUESTION
     assert chunks[-1].additional_kwargs[RESPONSE_KEY]["model"] == sel.ranking[1]
+
+
+def test_structured_predict_uses_tool_calling(stub_llm, stub) -> None:
+    from llama_index.core.prompts import PromptTemplate
+    from pydantic import BaseModel
+
+    class Capital(BaseModel):
+        """The capital of a country."""
+
+        country: str
+        city: str
+
+    llm = stub_llm()
+    provider = llm.route("Capital of France?", tools=_tools()).spec.split(":")[0]
+    stub.script(provider, [Reply(tool_calls=[ToolCallSpec(
+        "Capital", {"country": "France", "city": "Paris"})])])
+    out = llm.structured_predict(Capital, PromptTemplate("Capital of {country}?"),
+                                 country="France")
+    assert out == Capital(country="France", city="Paris")
+    assert "Capital" in str(stub.requests[0].json)
