@@ -66,6 +66,8 @@ __all__ = ["AvengersLLM"]
 
 _ROUTING_KWARGS = ("alpha", "force", "exclude", "allowed")
 _DROPPED_KWARGS = ("formatted",)  # LlamaIndex-internal flags no model takes
+_ENGINE_FIELDS = ("router", "models", "ledger", "budget", "route_on", "max_fallbacks",
+                  "provider_options", "api_key", "base_url", "timeout", "max_retries")
 
 
 class _LlamaIndexRoutedChat(RoutedChat):
@@ -183,6 +185,7 @@ class AvengersLLM(FunctionCallingLLM):
     )
 
     _engine: RoutedChat | None = PrivateAttr(default=None)
+    _engine_source: tuple[Any, ...] = PrivateAttr(default=())
     _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **data: Any) -> None:
@@ -232,9 +235,13 @@ class AvengersLLM(FunctionCallingLLM):
     # ------------------------------------------------------------------ engine and metadata
     @property
     def engine(self) -> RoutedChat:
-        """The routing engine (created on first use; loading the router happens then too)."""
+        """The routing engine, created on first use (the router is loaded then) and again only
+        if a field it is built from is replaced (e.g. by ``model_copy(update=...)``)."""
+        source = tuple(getattr(self, name) for name in _ENGINE_FIELDS)
         with self._engine_lock:
-            if self._engine is None:
+            stale = len(source) != len(self._engine_source) or any(
+                a is not b for a, b in zip(source, self._engine_source, strict=False))
+            if self._engine is None or stale:
                 opts: dict[str, Any] = {"max_retries": self.max_retries, **self.provider_options}
                 for name in ("api_key", "base_url", "timeout"):
                     if getattr(self, name) is not None:
@@ -244,6 +251,7 @@ class AvengersLLM(FunctionCallingLLM):
                     budget=self.budget, route_on=self.route_on,  # type: ignore[arg-type]
                     max_fallbacks=self.max_fallbacks, provider_options=opts,
                 )
+                self._engine_source = source
             return self._engine
 
     @property

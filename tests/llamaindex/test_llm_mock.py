@@ -251,3 +251,13 @@ def test_candidates_never_see_our_key(make_router) -> None:
                 context_str="ctx", query_str=QUESTION)
     (prompt,) = memory.last_chat_messages
     assert QUESTION in prompt.content and RESPONSE_KEY not in prompt.additional_kwargs
+
+
+def test_model_copy_with_other_models_gets_its_own_engine(fc_llm: AvengersLLM) -> None:
+    assert fc_llm.engine is fc_llm.engine  # built once
+    cheaper = fc_llm.model_copy(update={"alpha": 0.0})
+    assert cheaper.engine is fc_llm.engine  # only a call-time setting changed
+    assert facts(cheaper.chat(user()))["alpha"] == 0.0
+    only_one = fc_llm.model_copy(update={"models": {CHEAP: MockFunctionCallingLLM()}})
+    assert only_one.engine is not fc_llm.engine
+    assert facts(only_one.chat(user()))["model"] == CHEAP
