@@ -33,7 +33,22 @@ from llama_index.core.tools import FunctionTool
 from llamaindex_avengers import AvengersLLM, track_costs
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY")
+KEYS = {"openai": ("OPENAI_API_KEY",), "anthropic": ("ANTHROPIC_API_KEY",),
+        "google": ("GOOGLE_API_KEY", "GEMINI_API_KEY")}
+
+
+def online_llm(**kwargs: Any) -> AvengersLLM:
+    """AvengersLLM over the default router, routing only to providers whose key is set."""
+    from shared_core.providers import parse_spec
+
+    llm = AvengersLLM(**kwargs)
+    llm.allowed_models = [
+        name for name, target in llm.engine.targets.items()
+        if isinstance(target, str)
+        and any(os.environ.get(k) for k in KEYS[parse_spec(target)[0]])
+    ]
+    print(f"routing among: {', '.join(llm.allowed_models)}")
+    return llm
 
 
 def add(a: float, b: float) -> float:
@@ -103,10 +118,11 @@ def main() -> None:
                         help="call real models (needs keys and a default router)")
     parser.add_argument("--offline", action="store_true", help="use the local stub even with keys")
     args = parser.parse_args()
-    online = args.online or (any(os.environ.get(k) for k in KEYS) and not args.offline)
+    has_key = any(os.environ.get(k) for ks in KEYS.values() for k in ks)
+    online = args.online or (has_key and not args.offline)
     with ExitStack() as stack:
         if online:
-            llm = AvengersLLM(alpha=args.alpha)
+            llm = online_llm(alpha=args.alpha)
         else:
             llm = offline_llm(stack, args.question, alpha=args.alpha)
         print(f"question: {args.question}")

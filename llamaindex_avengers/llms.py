@@ -34,6 +34,7 @@ from llama_index.core.base.llms.types import (
     MessageRole,
     ToolCallBlock,
 )
+from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
@@ -117,7 +118,11 @@ class AvengersLLM(FunctionCallingLLM):
 
     Per-call keyword arguments (``chat``, ``complete``, streams and async forms): ``alpha=``
     (trade-off for this call), ``force=`` (a router model name), ``exclude=`` / ``allowed=``
-    (router model names), ``temperature=``, ``max_tokens=``, ``stop=``.
+    (router model names), ``temperature=``, ``max_tokens=``, ``stop=``. Candidates given as
+    LlamaIndex LLM objects keep their own generation settings.
+
+    Query engines and refine steps fill a prompt template with retrieved context; by default the
+    router sees only the template's ``query_str`` (see ``route_on_query_str``).
 
     Within a tool exchange (tool results that answer an assistant message written by this LLM) the
     call stays on the model that made the tool calls; a new user turn is routed afresh.
@@ -144,8 +149,12 @@ class AvengersLLM(FunctionCallingLLM):
     )
     models: dict[str, Any] | None = Field(
         default=None,
-        description="Router model name -> 'provider:model' spec or a LlamaIndex LLM instance "
-        "(default: the specs recorded in the router file).",
+        description="Router model name -> 'provider:model' spec or a LlamaIndex LLM instance, "
+        "added over the specs recorded in the router file.",
+    )
+    allowed_models: list[str] | None = Field(
+        default=None,
+        description="Route only among these router models (default: every model with a target).",
     )
     temperature: float | None = Field(default=None, description="Sampling temperature.")
     max_tokens: int | None = Field(default=None, gt=0, description="Maximum output tokens.")
@@ -261,16 +270,18 @@ class AvengersLLM(FunctionCallingLLM):
         from shared_core.providers import model_info
 
         engine = self.engine
-        targets = engine.targets
+        targets = {m: t for m, t in engine.targets.items()
+                   if self.allowed_models is None or m in self.allowed_models}
         windows = [
             model_info(t).context_window if isinstance(t, str) else t.metadata.context_window
             for t in targets.values()
         ]
         return LLMMetadata(
-            context_window=min(windows),
+            context_window=min(windows, default=DEFAULT_CONTEXT_WINDOW),
             num_output=self.max_tokens or -1,
             is_chat_model=True,
-            is_function_calling_model=all(engine.supports(m, "tools") for m in targets),
+            is_function_calling_model=bool(targets)
+            and all(engine.supports(m, "tools") for m in targets),
             model_name="avengers-router",
         )
 
@@ -278,7 +289,7 @@ class AvengersLLM(FunctionCallingLLM):
     def _select(self, core: Sequence[Message], routing: Mapping[str, Any],
                 need: Sequence[Feature]) -> Selection:
         exclude = routing.get("exclude") or ()
-        allowed = routing.get("allowed")
+        allowed = routing.get("allowed", self.allowed_models)
         return self.engine.select(
             core,
             alpha=routing.get("alpha", self.alpha),

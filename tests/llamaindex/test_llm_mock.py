@@ -261,3 +261,12 @@ def test_model_copy_with_other_models_gets_its_own_engine(fc_llm: AvengersLLM) -
     only_one = fc_llm.model_copy(update={"models": {CHEAP: MockFunctionCallingLLM()}})
     assert only_one.engine is not fc_llm.engine
     assert facts(only_one.chat(user()))["model"] == CHEAP
+
+
+def test_allowed_models_limit_candidates_and_metadata(make_router) -> None:
+    llm = AvengersLLM(router=make_router(), allowed_models=[STRONG, CHEAP], models={
+        STRONG: MockFunctionCallingLLM(), CHEAP: MockFunctionCallingLLM(), PLAIN: MockLLM()})
+    assert llm.metadata.is_function_calling_model  # the MockLLM is not a candidate
+    for alpha in (0.0, 1.0):
+        assert llm.route(QUESTION, alpha=alpha).model in (STRONG, CHEAP)
+    assert llm.route(QUESTION, allowed=[PLAIN]).model == PLAIN  # a per-call override wins
