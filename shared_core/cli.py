@@ -123,6 +123,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from shared_core.calibration import calibrate
+
+    router = Router.load(args.router)
+    data = load_data(args.data)
+    result = calibrate(
+        router, data, target_cost=args.target_cost, target_accuracy=args.target_accuracy,
+        cv=args.cv, n_bootstrap=args.bootstrap, level=args.level, random_state=args.seed,
+    )
+    print(result.explain())
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    if args.save:
+        result.apply(router).save(args.router)
+        print(f"saved default alpha {result.alpha:g} in {args.router}")
+    return 0 if result.met else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     data_dir = Path(args.data)
     t0 = time.perf_counter()
@@ -185,6 +204,30 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="write the report as JSON here")
     e.add_argument("--plot", help="write the accuracy-vs-cost plot here (PNG); two more beside it")
     e.set_defaults(func=_evaluate)
+
+    c = sub.add_parser(
+        "calibrate", help="choose alpha for a cost or accuracy target on held-out data",
+        description="Pick the alpha that meets a cost or accuracy target on labelled queries the "
+        "router was not fitted on (or, with --cv, by cross-validation on DATA), and report the "
+        "expected accuracy and cost with a bootstrap band. Exit status 1 if the target is not met.",
+    )
+    c.add_argument("router")
+    c.add_argument("data", nargs="+", help="held-out labelled data (or training data with --cv)")
+    target = c.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--target-cost", help="fraction of the best single model's cost (0.3, 30%%) or USD per "
+        "1k queries ('$0.5/1k')")
+    target.add_argument(
+        "--target-accuracy", help="fraction of the best single model's accuracy (0.98, 98%%)")
+    c.add_argument("--cv", type=int, help="K-fold cross-validation on DATA (refits the router's "
+                   "configuration on K-1 folds); default: DATA is held out")
+    c.add_argument("--save", action="store_true", help="store the chosen alpha as the router's "
+                   "default (rewrites ROUTER)")
+    c.add_argument("--json", help="write the result (with the accuracy/cost curve) here")
+    c.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    c.add_argument("--level", type=float, default=0.9, help="band coverage (default 0.9)")
+    c.add_argument("--seed", type=int, default=0, help="seed of folds and bootstrap (default 0)")
+    c.set_defaults(func=_calibrate)
 
     d = sub.add_parser("demo", help="fit on train, evaluate on test, plot, route examples")
     d.add_argument("--data", required=True, help="folder with train.jsonl and test.jsonl")

@@ -290,6 +290,8 @@ class Router:
         # Configuration recorded in the router file, editable by hand.
         self.model_specs: dict[str, str] = {}
         self.default_alpha: float = 0.5
+        #: how ``default_alpha`` was chosen (set by :mod:`shared_core.calibration`), or None
+        self.calibration: dict[str, Any] | None = None
         self._mask_cache: dict[tuple[Any, Any], np.ndarray] = {}
 
     @classmethod
@@ -659,7 +661,11 @@ class Router:
             "format": FILE_FORMAT,
             "version": FILE_VERSION,
             "embedder": self.embedder_id_,
-            "config": {"default_alpha": self.default_alpha, "model_specs": dict(self.model_specs)},
+            "config": {
+                "default_alpha": self.default_alpha,
+                "model_specs": dict(self.model_specs),
+                **({"calibration": self.calibration} if self.calibration is not None else {}),
+            },
             "params": params,
             "checksum": self._checksum(self.embedder_id_, params, state),
             "state": state,
@@ -761,6 +767,10 @@ class Router:
                     f"known: {', '.join(models)}"
                 )
             router.model_specs = dict(specs)
+            calibration = config.get("calibration")
+            if calibration is not None and not isinstance(calibration, Mapping):
+                raise RouterFileError(f"{source}: config.calibration must be a mapping")
+            router.calibration = dict(calibration) if calibration is not None else None
         except RouterFileError:
             raise
         except (KeyError, TypeError, ValueError) as e:

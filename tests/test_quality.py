@@ -15,7 +15,7 @@ import pytest
 from shared_core import Router, load_data
 from shared_core.evaluation import evaluate
 
-pytestmark = pytest.mark.needs_data
+pytestmark = pytest.mark.slow  # fits on the full shared data
 
 SEEDS = (0, 1, 2)
 DATASETS = ("routerbench", "llmrouter")
