@@ -92,9 +92,7 @@ def test_issue2_quality_levels_with_the_paper_method(data_dir):
     for name in ("routerbench", "llmrouter"):
         train = load_data(data_dir / name / "train.jsonl")
         test = load_data(data_dir / name / "test.jsonl", models=train.models)
-        router = Router(
-            n_clusters=60, top_k=1, shrinkage=0.0, cost_normalisation="minmax", random_state=0
-        )
+        router = Router.paper(n_clusters=60, random_state=0)
         s = evaluate(router.fit(train), test)["summary"]
         best = baselines(test)["models"][s["best_single"]]["accuracy"]
         if name == "routerbench":
