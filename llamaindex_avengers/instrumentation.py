@@ -46,7 +46,7 @@ from pydantic import Field, PrivateAttr
 from llamaindex_avengers._convert import KEY, model_from_response, usage_from_response
 from shared_core.usage import CallRecord, CostLedger, ModelTotals, Usage
 
-__all__ = ["CostEventHandler", "inside_routed_call", "track_costs"]
+__all__ = ["CostEventHandler", "track_costs"]
 
 _ROUTED_DEPTH: ContextVar[int] = ContextVar("avengers_routed_call_depth", default=0)
 _ACTIVE: ContextVar[tuple[CostEventHandler, ...]] = ContextVar(

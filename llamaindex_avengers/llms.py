@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -535,7 +535,7 @@ class AvengersLLM(FunctionCallingLLM):
                 self._failed(call, step, e, last=i == len(steps) - 1)
 
     async def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any
-                            ) -> AsyncIterator[ChatResponse]:
+                            ) -> ChatResponseAsyncGen:
         call = self._prepare(messages, kwargs)
         steps = self._steps(call.selection)
         for i, step in enumerate(steps):
