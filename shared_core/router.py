@@ -22,10 +22,21 @@ Two estimators share this code:
   ``softmax(-9 * distance)``, and accuracy and cost normalised over the whole table
   (``normalisation="global"``: one min-max range over all clusters and models, so that one point
   of accuracy or one dollar weighs the same in every cluster and the score is a single exchange
-  rate between accuracy and cost);
+  rate between accuracy and cost), and ``alpha`` read on a log-cost scale
+  (``alpha_scale="log_cost"``): ``alpha`` sets a budget ``E_min ** (1 - alpha) * E_max ** alpha``
+  between the expected cost per query of cheapest-first (``E_min``) and accuracy-first
+  (``E_max``) routing of the training data, and the score weighs accuracy as for the most
+  accurate routing of the training clusters whose expected cost fits that budget (the middle of
+  that routing's range of weights); equal steps of alpha are then equal
+  cost ratios (with the paper's reading, most of the cheap half of the trade-off happens between
+  alpha = 0 and 0.1). The weight used is in :attr:`RoutingDecision.accuracy_weight`;
 * **the paper** (:meth:`Router.paper`): plain cluster means, the nearest cluster only, min-max
-  within each cluster (``normalisation="cluster"``); :meth:`Router.authors_code` is the
-  authors' code variant (``top_k=3``, ``beta=9``, costs divided by the cluster's maximum).
+  within each cluster (``normalisation="cluster"``), alpha used as it is
+  (``alpha_scale="identity"``); :meth:`Router.authors_code` is the authors' code variant
+  (``top_k=3``, ``beta=9``, costs divided by the cluster's maximum).
+
+Either way alpha keeps its meaning: 0 = cheapest first, 1 = most accurate first, and the routed
+model's estimated cost never decreases as alpha grows.
 
 Degenerate cases, explicitly:
 
@@ -40,7 +51,9 @@ Degenerate cases, explicitly:
 * fewer distinct queries than clusters: ``n_clusters_`` is lowered to that number, with a
   warning; k-means never leaves a cluster empty, but a loaded file with an empty cluster falls
   back to the global means like a model without data;
-* ties between models' final scores go to the cheaper model (then the earlier name).
+* ties between models' final scores go to the cheaper model (then the earlier name);
+* ``alpha_scale="log_cost"`` when every routing costs the same (one price, or free models):
+  alpha is used as it is.
 
 Example:
     >>> from shared_core import Router, load_data
@@ -55,6 +68,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -118,6 +132,8 @@ class RoutingDecision:
     alpha: float
     estimates: ModelEstimates
     scores: np.ndarray
+    #: the weight of p~ in the score (``alpha`` mapped by the router's ``alpha_scale``)
+    accuracy_weight: float | None = None
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -155,6 +171,7 @@ class RoutingDecision:
         return {
             "model": self.model,
             "alpha": self.alpha,
+            "accuracy_weight": self.accuracy_weight,
             "clusters": list(self.clusters),
             "distances": [round(d, 6) for d in self.distances],
             "weights": [round(w, 6) for w in self.estimates.weights],
@@ -169,7 +186,10 @@ class RoutingDecision:
     def explain(self) -> str:
         """A short human-readable table of the decision."""
         lines = [
-            f"-> {self.model}  (alpha={self.alpha:g}, cluster {self.cluster}, "
+            f"-> {self.model}  (alpha={self.alpha:g}"
+            + ("" if self.accuracy_weight in (None, self.alpha)
+               else f" -> accuracy weight {self.accuracy_weight:.4g}")
+            + f", cluster {self.cluster}, "
             f"distance {self.distances[0]:.3f}, margin {self.margin:.3f})",
             f"   {'model':40s} {'acc':>6s} {'cost $':>10s} {'p~':>5s} {'q~':>5s} {'score':>6s}",
         ]
@@ -254,6 +274,9 @@ class Router:
             = that many pseudo-samples for accuracy and cost alike; 0 = the paper's plain means.
         normalisation: ``"global"`` (default): p~ and q~ are min-max normalised over the whole
             (clusters x models) table; ``"cluster"`` (the paper): within each cluster.
+        alpha_scale: ``"log_cost"`` (default): alpha is a budget on a log scale between
+            cheapest-first and accuracy-first routing (see the module docstring);
+            ``"identity"`` (the paper): alpha is the weight of p~ in the score.
         random_state: seed of k-means; the same seed and data give an identical router file.
         n_init: k-means restarts.
 
@@ -275,6 +298,7 @@ class Router:
         cost_normalisation: str = "minmax",
         shrinkage: float | str = "auto",
         normalisation: str = "global",
+        alpha_scale: str = "log_cost",
         random_state: int | None = 0,
         n_init: int = 3,
     ) -> None:
@@ -285,6 +309,7 @@ class Router:
         self.cost_normalisation = cost_normalisation
         self.shrinkage = shrinkage
         self.normalisation = normalisation
+        self.alpha_scale = alpha_scale
         self.random_state = random_state
         self.n_init = n_init
         # Configuration recorded in the router file, editable by hand.
@@ -299,7 +324,7 @@ class Router:
         """The paper's exact method: nearest cluster, plain means, min-max within the cluster."""
         params: dict[str, Any] = {
             "top_k": 1, "shrinkage": 0.0, "normalisation": "cluster",
-            "cost_normalisation": "minmax",
+            "cost_normalisation": "minmax", "alpha_scale": "identity",
         }
         return cls(n_clusters, **{**params, **kwargs})
 
@@ -309,7 +334,7 @@ class Router:
         costs divided by the cluster's maximum, plain means, normalised within the cluster."""
         params: dict[str, Any] = {
             "top_k": 3, "beta": 9.0, "shrinkage": 0.0, "normalisation": "cluster",
-            "cost_normalisation": "max",
+            "cost_normalisation": "max", "alpha_scale": "identity",
         }
         return cls(n_clusters, **{**params, **kwargs})
 
@@ -400,6 +425,10 @@ class Router:
             raise ValueError(
                 f"unknown normalisation {self.normalisation!r}; known: 'global', 'cluster'"
             )
+        if self.alpha_scale not in ("log_cost", "identity"):
+            raise ValueError(
+                f"unknown alpha_scale {self.alpha_scale!r}; known: 'log_cost', 'identity'"
+            )
         s = self.shrinkage
         if isinstance(s, str) and s != "auto":
             raise ValueError(f"shrinkage must be 'auto' or a number >= 0, got {s!r}")
@@ -453,6 +482,8 @@ class Router:
             self.p_norm_ = minmax_normalise(self.accuracy_.reshape(1, -1)).reshape(shape)
             self.q_norm_ = normalise_costs(
                 self.cost_.reshape(1, -1), self.cost_normalisation).reshape(shape)
+        self._alpha_knots = self._fit_alpha_scale()
+        self._alpha_cache: dict[float, float] = {}
         c = self.cluster_centers_.astype(np.float32)
         self._centers = np.ascontiguousarray(c)
         self._c_sq = (c.astype(np.float64) ** 2).sum(axis=1)
@@ -460,6 +491,54 @@ class Router:
         self._tables = np.ascontiguousarray(
             np.concatenate([self.p_norm_, self.q_norm_, self.accuracy_, self.cost_], axis=1))
         self._mask_cache = {}
+
+    def _fit_alpha_scale(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Steps ``(alpha, accuracy weight)`` of the ``"log_cost"`` alpha scale (None: identity).
+
+        For a fine grid of accuracy weights ``a`` (the weight of p~ in the score), the expected
+        cost per query of routing the training clusters (weighted by their sizes) is a
+        non-decreasing step function ``E(a)`` from ``E_min`` (cheapest first, ``a = 0``) to
+        ``E_max`` (accuracy first, ``a = 1``). ``alpha`` sets the budget
+        ``E_min ** (1 - alpha) * E_max ** alpha`` (log-linear between the two) and takes the
+        middle ``a`` of the most expensive step within that budget; ``0 -> 0``, ``1 -> 1``.
+        """
+        if self.alpha_scale == "identity":
+            return None
+        lam = np.concatenate([[np.inf], np.logspace(4, -4, 801), [0.0]])
+        with np.errstate(divide="ignore"):
+            a = np.where(np.isinf(lam), 0.0, 1.0 / (1.0 + lam))
+        p, q = self.p_norm_[None], self.q_norm_[None]
+        scores = a[:, None, None] * p + (1.0 - a[:, None, None]) * (1.0 - q) - 1e-12 * q
+        choice = scores.argmax(axis=2)  # (grid, clusters)
+        w = self.cluster_sizes_ / max(self.cluster_sizes_.sum(), 1)
+        cost = np.take_along_axis(
+            np.broadcast_to(self.cost_, (a.size, *self.cost_.shape)), choice[:, :, None], axis=2
+        )[:, :, 0]
+        expected = np.maximum.accumulate(cost @ w)
+        e_min, e_max = expected[0], expected[-1]
+        if not (e_max > e_min > 0):  # one cost level, or free models: alpha is used as it is
+            return None
+        levels, start = np.unique(np.round(expected / e_max, 12), return_index=True)
+        stop = np.append(start[1:], a.size)
+        mid = a[(start + stop - 1) // 2]  # the middle of each step (log-spaced grid)
+        mid[0], mid[-1] = 0.0, 1.0
+        log_e = np.log(levels)
+        alpha = (log_e - log_e[0]) / (log_e[-1] - log_e[0])
+        return alpha, mid
+
+    def accuracy_weight(self, alpha: float | np.ndarray) -> float | np.ndarray:
+        """The weight of p~ in the score for a user ``alpha`` (see ``alpha_scale``)."""
+        knots = self._alpha_knots
+        if knots is None:
+            return alpha
+        if isinstance(alpha, np.ndarray):
+            return knots[1][np.searchsorted(knots[0], alpha, side="right") - 1]
+        weight = self._alpha_cache.get(alpha)
+        if weight is None:
+            weight = float(knots[1][np.searchsorted(knots[0], alpha, side="right") - 1])
+            if len(self._alpha_cache) < 4096:
+                self._alpha_cache[alpha] = weight
+        return weight
 
     # ------------------------------------------------------------------ scoring
     def _mask(self, allowed: Iterable[str] | None, excluded: Iterable[str] | None) -> np.ndarray:
@@ -536,14 +615,16 @@ class Router:
                 (j,), (dist,), (1.0,),
             )
         idx = np.argsort(d2)[: self.top_k]
-        dist = np.sqrt(np.maximum(d2[idx], 0.0))
-        w = np.exp(-self.beta * (dist - dist[0]))
-        w /= w.sum()
-        t = w @ self._tables[idx]
+        # a handful of numbers: plain Python floats are faster than small arrays here
+        dist = [math.sqrt(v) if v > 0.0 else 0.0 for v in d2[idx].tolist()]
+        w = [math.exp(-self.beta * (d - dist[0])) for d in dist]
+        total = sum(w)
+        w = [v / total for v in w]
+        t = np.dot(w, self._tables[idx])
         m = len(self.models_)
         return ModelEstimates(
             self.models_, t[2 * m:3 * m], t[3 * m:], t[:m], t[m:2 * m],
-            tuple(idx.tolist()), tuple(dist.tolist()), tuple(w.tolist()),
+            tuple(idx.tolist()), tuple(dist), tuple(w),
         )
 
     def score(self, query: str) -> ModelEstimates:
@@ -566,12 +647,13 @@ class Router:
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         est = self.score_embedding(x)
-        scores = alpha * est.p_norm + (1.0 - alpha) * (1.0 - est.q_norm)
+        a = self.accuracy_weight(alpha)
+        scores = a * est.p_norm + (1.0 - a) * (1.0 - est.q_norm)
         if allowed is not None or excluded is not None:
             scores[~self._mask(allowed, excluded)] = -np.inf
         # argmax with ties to the cheaper model: a vanishing cost term breaks exact ties only
         best = int(np.argmax(scores - 1e-12 * est.q_norm))
-        return RoutingDecision(self.models_[best], alpha, est, scores)
+        return RoutingDecision(self.models_[best], alpha, est, scores, a)
 
     def route(
         self,
@@ -613,8 +695,11 @@ class Router:
         else:
             x = self.embed(list(queries))
         alpha = self.default_alpha if alpha is None else alpha
+        alpha = float(alpha) if np.ndim(alpha) == 0 else np.asarray(alpha, dtype=np.float64)
+        if np.any((np.asarray(alpha) < 0) | (np.asarray(alpha) > 1)):
+            raise ValueError(f"alpha must be in [0, 1], got {np.ravel(alpha)[:3].tolist()}")
         p, q, *_ = self.estimate_embeddings(x)
-        scores = performance_efficiency(p, q, alpha)
+        scores = performance_efficiency(p, q, self.accuracy_weight(alpha))
         allowed_mask = self._mask(allowed, excluded)[None, :]
         if mask is not None:
             allowed_mask = allowed_mask & mask
@@ -643,6 +728,7 @@ class Router:
             "cost_normalisation": self.cost_normalisation,
             "shrinkage": self.shrinkage,
             "normalisation": self.normalisation,
+            "alpha_scale": self.alpha_scale,
             "random_state": self.random_state,
             "n_init": self.n_init,
         }
@@ -729,8 +815,8 @@ class Router:
                     f"{source}: checksum mismatch: the learned state was edited or corrupted "
                     "(only the 'config' section may be edited); refit with `avengers fit`"
                 )
-            # files written before `normalisation` existed used the paper's per-cluster one
-            router = cls(**{"normalisation": "cluster", **params})
+            # files written before these options existed used the paper's method
+            router = cls(**{"normalisation": "cluster", "alpha_scale": "identity", **params})
             router._check_estimator_params()
             models = [str(m) for m in state["models"]]
             router.models_ = tuple(models)
