@@ -12,6 +12,14 @@ each of these, shared by ``chat``, ``achat``, ``stream`` and ``astream``:
 plus four one-line transport methods that call the SDK (sync, async, stream, async stream).
 Everything else (key lookup, lazy clients, retries with backoff, mapping transport errors,
 assembling streamed responses, cost) lives here, once.
+
+Retries: the SDKs' own retries are switched off (``max_retries=0`` for openai/anthropic,
+``HttpRetryOptions(attempts=1)`` for google-genai) and one loop here retries 408/429/5xx,
+timeouts and connection errors for all three, with the same exponential backoff
+(``retry_backoff`` doubling, 0-25 % jitter, capped at ``max_retry_delay``) and honouring the
+server's ``retry-after-ms`` / ``Retry-After``. The SDKs' backoff is not configurable (OpenAI,
+Anthropic) or differs per SDK (google-genai sleeps 1-10 s on connection errors), and one loop
+also lets a stream be retried only while it has produced no output.
 """
 
 from __future__ import annotations

@@ -37,3 +37,13 @@ async def test_100_concurrent_streams(make, stub, provider_name) -> None:
     ends = await asyncio.gather(*(one(i) for i in range(N)))
     for i, end in enumerate(ends):
         assert end.response.usage.input_tokens == len(_req(i).messages[0].text)
+
+
+def test_one_provider_shared_by_threads(make, stub, provider_name) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = make(provider_name)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(lambda i: p.chat(_req(i)), range(40)))
+    for i, r in enumerate(responses):
+        assert r.usage.input_tokens == len(_req(i).messages[0].text)
