@@ -1,0 +1,675 @@
+"""``AvengersChatModel``: a LangChain chat model that routes every call to the model the
+Avengers-Pro router picks for it (see :mod:`shared_core.engine`)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import add_usage
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.output_parsers.openai_tools import (
+    JsonOutputKeyToolsParser,
+    PydanticToolsParser,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_json_schema
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from langchain_core.utils.utils import secret_from_env
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+
+from langchain_avengers._convert import (
+    ROUTER_MODEL_KEY,
+    delta_to_chunk,
+    final_chunk,
+    from_usage_metadata,
+    to_ai_message,
+    to_core_messages,
+    to_openai_tool,
+    to_tool_choice,
+    to_tool_spec,
+)
+from shared_core._errors import AllModelsFailedError, AvengersError, UnknownModelError
+from shared_core.engine import Feature, RoutedChat, RoutedResponse, RouteOn, Selection
+from shared_core.messages import ChatRequest, ImagePart, Message, TextDelta, ToolCallDelta
+from shared_core.pricing import cost as price
+from shared_core.router import Router
+from shared_core.usage import Budget, CostLedger
+
+INNER_RUN_TAG = "avengers:inner"
+"""Tag of the nested run when a routed call is served by a LangChain model object; the cost
+handler skips these runs because the routed (outer) run already carries their usage and cost."""
+
+_ROUTING_KWARGS = ("alpha", "model", "exclude")
+"""Per-call routing overrides, as kwargs or under ``config["configurable"]``."""
+
+_FORWARDED = ("temperature", "max_tokens", "timeout", "max_retries")
+"""Standard fields copied onto LangChain model objects that have a field of the same name."""
+
+
+class _LangChainRoutedChat(RoutedChat):
+    """The core engine with capabilities of LangChain model objects."""
+
+    def _object_supports(self, target: Any, feature: Feature) -> bool:
+        if feature == "tools":
+            return isinstance(target, BaseChatModel) and (
+                type(target).bind_tools is not BaseChatModel.bind_tools
+            )
+        if feature == "structured_output":
+            # JSON-schema output goes to spec targets; tool-calling structured output
+            # (the default method) only needs "tools".
+            return False
+        return True
+
+
+@dataclass
+class _Plan:
+    """One call, decided: the selection, the core request and what object targets need."""
+
+    selection: Selection
+    request: ChatRequest
+    messages: list[BaseMessage]
+    lc_tools: list[dict[str, Any]]
+    lc_tool_choice: Any
+    stop: list[str] | None
+    extra: dict[str, Any]
+    groups: list[tuple[str, ...]] = field(default_factory=list)
+    failures: list[tuple[str, BaseException]] = field(default_factory=list)
+
+
+def _model_name_of(target: Any) -> str | None:
+    for attr in ("model_name", "model", "model_id"):
+        value = getattr(target, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+class AvengersChatModel(BaseChatModel):
+    """A drop-in chat model that routes each call to the best model for it (Avengers-Pro).
+
+    The router embeds the latest human turn (see ``route_on``), finds its cluster and picks the
+    model with the best performance-efficiency score for ``alpha`` (1 = accuracy first, 0 =
+    cheapest). Candidates are ``"provider:model"`` specs (from ``models`` or the router file) or
+    any LangChain chat model. Within a tool exchange the model that made the tool calls answers
+    the tool results; a new human turn is routed afresh. A call that fails before producing output
+    falls back to the next-ranked candidate.
+
+    Every ``AIMessage`` has ``usage_metadata`` and ``response_metadata`` with ``router_model``,
+    ``provider``, ``spec``, ``cluster``, ``alpha``, ``scores``, ``cost_usd`` and the full
+    explanation under ``routing``.
+
+    Per-call overrides (kwargs, ``bind(...)`` or ``config={"configurable": {...}}``): ``alpha``,
+    ``model`` (force a router model, a spec, or a provider model name) and ``exclude``.
+
+    Example:
+        >>> from langchain_avengers import AvengersChatModel
+        >>> llm = AvengersChatModel(alpha=0.7)  # the default router; no I/O yet
+        >>> llm.route("Prove that sqrt(2) is irrational").model  # doctest: +SKIP
+        'gpt-4-1106-preview'
+        >>> msg = llm.invoke("Prove that sqrt(2) is irrational")  # doctest: +SKIP
+        >>> msg.response_metadata["router_model"], msg.usage_metadata  # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+
+    router: Router | str | Path | None = None
+    """A fitted :class:`Router` or a router file; ``None`` loads the default router on first use."""
+    alpha: float | None = None
+    """Performance-efficiency trade-off in [0, 1]; ``None`` uses the router file's default."""
+    models: dict[str, Any] | None = None
+    """Router model name -> ``"provider:model"`` spec or a LangChain chat model; default: the
+    router file's specs."""
+    route_on: RouteOn = "last_user"
+    """What is routed: the latest human turn, every human turn, or the whole conversation."""
+    max_fallbacks: int = 2
+    """How many next-ranked candidates to try when a call fails before producing output."""
+    budget: Budget | None = None
+    """Optional spending cap in USD; routing gets cheaper as it nears, then raises or downgrades."""
+    ledger: CostLedger = Field(default_factory=CostLedger)
+    """Where every routed call is recorded (tokens, USD, latency, decision)."""
+    provider_options: dict[str, Any] = Field(default_factory=dict)
+    """Extra provider options, e.g. ``base_url`` or ``per_model={"name": {"base_url": ...}}``."""
+    temperature: float | None = None
+    """Sampling temperature forwarded to the chosen model."""
+    max_tokens: int | None = None
+    """Maximum number of tokens to generate, forwarded to the chosen model."""
+    timeout: float | None = None
+    """Seconds per provider HTTP request."""
+    stop: list[str] | None = None
+    """Stop sequences forwarded to the chosen model."""
+    max_retries: int = 2
+    """Retries of one provider on rate limits, server errors and timeouts (before fallback)."""
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("AVENGERS_API_KEY", default=None), repr=False
+    )
+    """One API key for every provider spec (read from ``AVENGERS_API_KEY``); ``None`` lets
+    each provider read its own variable (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...)."""
+    streaming: bool = False
+    """Whether ``invoke`` streams from the provider internally (callbacks get tokens)."""
+
+    _engine: RoutedChat | None = PrivateAttr(default=None)
+    _targets: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    # ------------------------------------------------------------------ LangChain identity
+    @property
+    def _llm_type(self) -> str:
+        return "avengers-router"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        router = self.router if not isinstance(self.router, Router) else "<Router>"
+        return {
+            "router": str(router) if router is not None else None,
+            "alpha": self.alpha,
+            "route_on": self.route_on,
+            "models": sorted(self.models) if self.models else None,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(ls_provider="avengers", ls_model_type="chat")
+        model = kwargs.get("model")
+        params["ls_model_name"] = model if isinstance(model, str) else "avengers-router"
+        temperature = kwargs.get("temperature", self.temperature)
+        if isinstance(temperature, int | float):
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if isinstance(max_tokens, int):
+            params["ls_max_tokens"] = max_tokens
+        if stop or self.stop:
+            params["ls_stop"] = list(stop or self.stop or [])
+        return params
+
+    # ------------------------------------------------------------------ the engine
+    @property
+    def engine(self) -> RoutedChat:
+        """The core :class:`RoutedChat` (created on first use; the router loads lazily)."""
+        with self._lock:
+            if self._engine is None:
+                opts: dict[str, Any] = {"max_retries": self.max_retries, **self.provider_options}
+                if self.api_key is not None:
+                    opts.setdefault("api_key", self.api_key)
+                if self.timeout is not None:
+                    opts.setdefault("timeout", self.timeout)
+                self._engine = _LangChainRoutedChat(
+                    self.router, models=self.models, alpha=self.alpha, ledger=self.ledger,
+                    budget=self.budget, route_on=self.route_on, max_fallbacks=self.max_fallbacks,
+                    provider_options=opts,
+                )
+            return self._engine
+
+    def _target(self, name: str) -> BaseChatModel:
+        """A LangChain model target with our standard parameters copied onto it (cached)."""
+        targets = self.engine.targets
+        with self._lock:
+            target = self._targets.get(name)
+            if target is None:
+                target = targets[name]
+                update = {
+                    k: getattr(self, k) for k in _FORWARDED
+                    if k in self.model_fields_set and getattr(self, k) is not None
+                    and k in type(target).model_fields
+                }
+                if update:
+                    target = target.model_copy(update=update)
+                self._targets[name] = target
+        return target
+
+    # ------------------------------------------------------------------ per-call overrides
+    @staticmethod
+    def _configurable(config: RunnableConfig | None) -> dict[str, Any]:
+        conf = (config or {}).get("configurable") or {}
+        return {k: conf[k] for k in _ROUTING_KWARGS if k in conf}
+
+    def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> AIMessage:
+        return super().invoke(input, config, stop=stop, **{**self._configurable(config), **kwargs})
+
+    async def ainvoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                      stop: list[str] | None = None, **kwargs: Any) -> AIMessage:
+        return await super().ainvoke(
+            input, config, stop=stop, **{**self._configurable(config), **kwargs}
+        )
+
+    def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> Iterator[AIMessageChunk]:
+        return super().stream(input, config, stop=stop, **{**self._configurable(config), **kwargs})
+
+    def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
+        return super().astream(
+            input, config, stop=stop, **{**self._configurable(config), **kwargs}
+        )
+
+    # ------------------------------------------------------------------ deciding
+    def _resolve_model(self, name: str) -> str:
+        """A router model name for ``name``: a router model, a target spec, or a provider
+        model name (``"claude-haiku-4-5"`` matches ``"anthropic:claude-haiku-4-5"``)."""
+        engine = self.engine
+        if name in engine.router.models_:
+            return name
+        for router_name, target in engine.targets.items():
+            label = target if isinstance(target, str) else _model_name_of(target) or ""
+            if name == label or name == label.partition(":")[2]:
+                return router_name
+        specs = [t for t in engine.targets.values() if isinstance(t, str)]
+        known = [*engine.router.models_, *specs]
+        raise UnknownModelError(name, known, "model")
+
+    def _select(self, messages: Sequence[Message], overrides: Mapping[str, Any],
+                need: Sequence[Feature] = ()) -> Selection:
+        exclude = overrides.get("exclude") or ()
+        if isinstance(exclude, str):
+            exclude = (exclude,)
+        force = overrides.get("model")
+        return self.engine.select(
+            messages,
+            alpha=overrides.get("alpha"),
+            force=self._resolve_model(force) if force else None,
+            exclude=tuple(self._resolve_model(m) for m in exclude),
+            need=need,
+        )
+
+    def route(self, input: LanguageModelInput, **overrides: Any) -> Selection:
+        """Decide which model would serve ``input`` without calling anything (a dry run).
+
+        Args:
+            input: a string, a list of messages or a prompt value.
+            **overrides: ``alpha``, ``model`` (force), ``exclude``; ``tools`` restricts the
+                candidates to tool-capable models.
+
+        Returns:
+            The :class:`~shared_core.engine.Selection`: ``.model``, ``.ranking``, ``.reason``
+            and ``.metadata()`` (cluster, alpha, each candidate's score).
+        """
+        messages = self._convert_input(input).to_messages()
+        need: list[Feature] = ["tools"] if overrides.pop("tools", None) else []
+        return self._select(to_core_messages(messages), overrides, need)
+
+    def _plan(self, messages: list[BaseMessage], stop: list[str] | None,
+              kwargs: dict[str, Any]) -> _Plan:
+        kw = dict(kwargs)
+        overrides = {k: kw.pop(k) for k in _ROUTING_KWARGS if k in kw}
+        lc_tools = list(kw.pop("tools", None) or [])
+        lc_tool_choice = kw.pop("tool_choice", None)
+        schema = kw.pop("response_schema", None)
+        schema_name = kw.pop("response_schema_name", "response")
+        kw.pop("ls_structured_output_format", None)
+        kw.pop("stream", None)
+        temperature = kw.pop("temperature", self.temperature)
+        max_tokens = kw.pop("max_tokens", self.max_tokens)
+        top_p = kw.pop("top_p", None)
+        stop = stop if stop is not None else self.stop
+        core = to_core_messages(messages)
+        need: list[Feature] = []
+        if lc_tools:
+            need.append("tools")
+        if schema is not None:
+            need.append("structured_output")
+        if any(isinstance(p, ImagePart) for m in core for p in m.parts):
+            need.append("vision")
+        selection = self._select(core, overrides, need)
+        request = ChatRequest(
+            messages=core,
+            tools=tuple(to_tool_spec(t) for t in lc_tools),
+            tool_choice=to_tool_choice(lc_tool_choice) if lc_tools else None,
+            response_schema=schema,
+            response_schema_name=schema_name,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            top_p=top_p,
+            stop=tuple(stop or ()),
+            extra=kw,
+        )
+        groups: list[tuple[str, ...]] = []
+        targets = self.engine.targets
+        for m in selection.ranking:
+            if isinstance(targets[m], str) and groups and isinstance(targets[groups[-1][0]], str):
+                groups[-1] = (*groups[-1], m)
+            else:
+                groups.append((m,))
+        return _Plan(selection, request, messages, lc_tools, lc_tool_choice,
+                     list(stop) if stop else None, kw, groups)
+
+    # ------------------------------------------------------------------ normalising output
+    def _metadata(self, plan: _Plan, meta: dict[str, Any], *, model_name: str | None,
+                  provider: str | None, finish_reason: str | None) -> dict[str, Any]:
+        failed = [name for name, _ in plan.failures] + list(meta.get("fallback_attempts") or [])
+        routing = {**meta, "ranking": list(plan.selection.ranking), "fallback_attempts": failed}
+        return {
+            "model_name": model_name,
+            "finish_reason": finish_reason,
+            ROUTER_MODEL_KEY: meta["model"],
+            "provider": provider,
+            "spec": meta.get("spec"),
+            "cost_usd": meta.get("cost_usd"),
+            "alpha": meta.get("alpha"),
+            "cluster": meta.get("cluster"),
+            "scores": meta.get("scores"),
+            "routing": routing,
+        }
+
+    def _spec_metadata(self, plan: _Plan, routed: RoutedResponse) -> dict[str, Any]:
+        resp = routed.response
+        return self._metadata(plan, routed.metadata, model_name=resp.model,
+                              provider=resp.provider, finish_reason=resp.stop_reason)
+
+    def _record_object(self, plan: _Plan, name: str, usage_meta: Any,
+                       response_metadata: Mapping[str, Any], t0: float) -> dict[str, Any]:
+        """Account for a call served by a LangChain model object; its response metadata."""
+        target = self._target(name)
+        model_name = response_metadata.get("model_name") or _model_name_of(target)
+        usage = from_usage_metadata(usage_meta)
+        if model_name:
+            cost_usd = price(usage, model_name)
+        else:
+            cost_usd = None
+            warnings.warn(f"model {name!r} ({type(target).__name__}) reports no model name; "
+                          "its cost is unknown", stacklevel=3)
+        self.engine.record(
+            plan.selection, model=name, usage=usage, cost_usd=cost_usd, spec=model_name or "",
+            latency_s=time.perf_counter() - t0,
+            attempts=[(n, 0.0, str(e)) for n, e in plan.failures],
+        )
+        meta = {**plan.selection.metadata(), "model": name, "spec": None, "cost_usd": cost_usd}
+        provider = response_metadata.get("model_provider") or type(target).__name__
+        finish = response_metadata.get("finish_reason") or response_metadata.get("stop_reason")
+        return {**response_metadata, **self._metadata(
+            plan, meta, model_name=model_name, provider=provider, finish_reason=finish)}
+
+    def _object_runnable(self, plan: _Plan, name: str,
+                         run_manager: Any) -> tuple[Runnable[Any, Any], dict[str, Any]]:
+        target: Runnable[Any, Any] = self._target(name)
+        if plan.lc_tools:
+            choice = {"tool_choice": plan.lc_tool_choice} if plan.lc_tool_choice else {}
+            target = self._target(name).bind_tools(plan.lc_tools, **choice)
+        config: dict[str, Any] = {"tags": [INNER_RUN_TAG]}
+        if run_manager is not None:  # nest the object's run under ours (tracing, callbacks)
+            manager_cls = (AsyncCallbackManager if isinstance(run_manager,
+                           AsyncCallbackManagerForLLMRun) else CallbackManager)
+            child = manager_cls(handlers=[], parent_run_id=run_manager.run_id)
+            child.set_handlers(run_manager.inheritable_handlers)
+            child.add_tags(run_manager.inheritable_tags)
+            child.add_metadata(run_manager.inheritable_metadata)
+            config["callbacks"] = child
+        return target, {"config": config, "stop": plan.stop, **plan.extra}
+
+    def _object_result(self, plan: _Plan, name: str, msg: AIMessage, t0: float) -> ChatResult:
+        metadata = self._record_object(plan, name, msg.usage_metadata, msg.response_metadata, t0)
+        out = AIMessage(
+            content=msg.content, additional_kwargs=msg.additional_kwargs,
+            tool_calls=msg.tool_calls, invalid_tool_calls=msg.invalid_tool_calls,
+            usage_metadata=msg.usage_metadata, response_metadata=metadata,
+        )
+        return ChatResult(generations=[ChatGeneration(message=out)])
+
+    @staticmethod
+    def _pass_chunk(chunk: AIMessageChunk, acc: dict[str, Any]) -> ChatGenerationChunk:
+        """An object target's chunk without usage/metadata (collected in ``acc`` for the last
+        chunk, so that adding the chunks never double counts)."""
+        if chunk.usage_metadata:
+            acc["usage"] = add_usage(acc.get("usage"), chunk.usage_metadata)
+        acc["meta"] = {**acc.get("meta", {}), **chunk.response_metadata}
+        return ChatGenerationChunk(message=AIMessageChunk(
+            content=chunk.content, additional_kwargs=chunk.additional_kwargs,
+            tool_call_chunks=chunk.tool_call_chunks,
+        ))
+
+    def _object_final(self, plan: _Plan, name: str, acc: dict[str, Any],
+                      t0: float) -> ChatGenerationChunk:
+        usage = acc.get("usage")
+        metadata = self._record_object(plan, name, usage, acc.get("meta", {}), t0)
+        return ChatGenerationChunk(message=AIMessageChunk(
+            content="", usage_metadata=usage, response_metadata=metadata, chunk_position="last"))
+
+    def _spec_result(self, plan: _Plan, routed: RoutedResponse) -> ChatResult:
+        r = routed.response
+        msg = to_ai_message(r.text, r.tool_calls, r.usage, self._spec_metadata(plan, routed))
+        return ChatResult(generations=[ChatGeneration(message=msg)])
+
+    def _spec_chunk(self, plan: _Plan, item: Any) -> ChatGenerationChunk | None:
+        if isinstance(item, TextDelta | ToolCallDelta):
+            return ChatGenerationChunk(message=delta_to_chunk(item))
+        if isinstance(item, RoutedResponse):
+            meta = self._spec_metadata(plan, item)
+            return ChatGenerationChunk(message=final_chunk(item.response.usage, meta))
+        return None  # UsageEvent / StreamEnd: carried by the final chunk
+
+    def _failed(self, plan: _Plan, group: tuple[str, ...], e: BaseException) -> None:
+        if isinstance(e, AllModelsFailedError):
+            plan.failures.extend(
+                (next((m for m in group if self.engine.targets[m] == spec), spec), err)
+                for spec, err in e.attempts
+            )
+        else:
+            plan.failures.append((group[0], e))
+
+    def _all_failed(self, plan: _Plan) -> AllModelsFailedError:
+        err = AllModelsFailedError(list(plan.failures))
+        err.__cause__ = plan.failures[-1][1] if plan.failures else None
+        return err
+
+    def _is_spec(self, group: tuple[str, ...]) -> bool:
+        return isinstance(self.engine.targets[group[0]], str)
+
+    # ------------------------------------------------------------------ calling
+    # Each entry point walks the ranking group by group (a run of spec targets goes to the
+    # engine, which falls back within it; a LangChain object is called here). A candidate that
+    # fails before producing output is recorded and the next group is tried.
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        plan = self._plan(messages, stop, kwargs)
+        for group in plan.groups:
+            t0 = time.perf_counter()
+            if self._is_spec(group):
+                try:
+                    routed = self.engine.chat(plan.request, replace(plan.selection, ranking=group))
+                except AvengersError as e:
+                    self._failed(plan, group, e)
+                    continue
+                return self._spec_result(plan, routed)
+            target, call_kw = self._object_runnable(plan, group[0], run_manager)
+            try:
+                msg = target.invoke(plan.messages, **call_kw)
+            except Exception as e:  # the object's own errors: move on to the next candidate
+                self._failed(plan, group, e)
+                continue
+            return self._object_result(plan, group[0], msg, t0)
+        raise self._all_failed(plan)
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                         **kwargs: Any) -> ChatResult:
+        plan = self._plan(messages, stop, kwargs)
+        for group in plan.groups:
+            t0 = time.perf_counter()
+            if self._is_spec(group):
+                try:
+                    routed = await self.engine.achat(plan.request,
+                                                     replace(plan.selection, ranking=group))
+                except AvengersError as e:
+                    self._failed(plan, group, e)
+                    continue
+                return self._spec_result(plan, routed)
+            target, call_kw = self._object_runnable(plan, group[0], run_manager)
+            try:
+                msg = await target.ainvoke(plan.messages, **call_kw)
+            except Exception as e:
+                self._failed(plan, group, e)
+                continue
+            return self._object_result(plan, group[0], msg, t0)
+        raise self._all_failed(plan)
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        plan = self._plan(messages, stop, kwargs)
+        for group in plan.groups:
+            t0 = time.perf_counter()
+            started = False
+            if self._is_spec(group):
+                try:
+                    for item in self.engine.stream(plan.request,
+                                                   replace(plan.selection, ranking=group)):
+                        chunk = self._spec_chunk(plan, item)
+                        if chunk is not None:
+                            started = True
+                            yield chunk
+                except AvengersError as e:
+                    if started:
+                        raise
+                    self._failed(plan, group, e)
+                    continue
+                return
+            target, call_kw = self._object_runnable(plan, group[0], run_manager)
+            acc: dict[str, Any] = {}
+            try:
+                for part in target.stream(plan.messages, **call_kw):
+                    started = True
+                    yield self._pass_chunk(part, acc)
+            except Exception as e:
+                if started:
+                    raise
+                self._failed(plan, group, e)
+                continue
+            yield self._object_final(plan, group[0], acc, t0)
+            return
+        raise self._all_failed(plan)
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        plan = self._plan(messages, stop, kwargs)
+        for group in plan.groups:
+            t0 = time.perf_counter()
+            started = False
+            if self._is_spec(group):
+                try:
+                    async for item in self.engine.astream(plan.request,
+                                                          replace(plan.selection, ranking=group)):
+                        chunk = self._spec_chunk(plan, item)
+                        if chunk is not None:
+                            started = True
+                            yield chunk
+                except AvengersError as e:
+                    if started:
+                        raise
+                    self._failed(plan, group, e)
+                    continue
+                return
+            target, call_kw = self._object_runnable(plan, group[0], run_manager)
+            acc: dict[str, Any] = {}
+            try:
+                async for part in target.astream(plan.messages, **call_kw):
+                    started = True
+                    yield self._pass_chunk(part, acc)
+            except Exception as e:
+                if started:
+                    raise
+                self._failed(plan, group, e)
+                continue
+            yield self._object_final(plan, group[0], acc, t0)
+            return
+        raise self._all_failed(plan)
+
+    # ------------------------------------------------------------------ tools and schemas
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; while bound, only tool-capable candidates are routed to.
+
+        Args:
+            tools: LangChain tools, functions, pydantic models, TypedDicts or OpenAI tool dicts.
+            tool_choice: ``"auto"``, ``"any"``/``"required"``/``True``, ``"none"`` or a tool name.
+        """
+        formatted = [to_openai_tool(t) for t in tools]
+        if tool_choice is not None and tool_choice is not False:
+            to_tool_choice(tool_choice)  # fail now on a bad value
+            kwargs["tool_choice"] = tool_choice
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: Literal["function_calling", "json_schema", "json_mode"] = "function_calling",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
+        """Return output that follows ``schema`` (a pydantic model, a TypedDict or a JSON schema).
+
+        ``method="function_calling"`` (default) forces a tool call and routes among
+        tool-capable candidates; ``"json_schema"`` / ``"json_mode"`` ask the provider for JSON
+        that follows the schema (``ChatRequest.response_schema``) and route among candidates
+        with native structured output. ``strict`` is accepted for compatibility.
+        """
+        if kwargs:
+            raise ValueError(f"unsupported arguments {sorted(kwargs)}; expected include_raw, "
+                             "method, strict")
+        if method not in ("function_calling", "json_schema", "json_mode"):
+            raise ValueError(f"unknown method {method!r}; expected 'function_calling', "
+                             "'json_schema' or 'json_mode'")
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        ls_format = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
+        if method == "function_calling":
+            tool = to_openai_tool(schema)
+            name = tool["function"]["name"]
+            llm = self.bind_tools([tool], tool_choice=name, ls_structured_output_format=ls_format)
+            parser: Runnable[Any, Any] = (
+                PydanticToolsParser(tools=[schema], first_tool_only=True) if is_pydantic
+                else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+            )
+        else:
+            json_schema = convert_to_json_schema(schema)
+            llm = self.bind(
+                response_schema=json_schema,
+                response_schema_name=str(json_schema.get("title") or "response"),
+                ls_structured_output_format=ls_format,
+            )
+            parser = (PydanticOutputParser(pydantic_object=schema) if is_pydantic
+                      else JsonOutputParser())
+        if not include_raw:
+            return llm | parser
+        parse = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
+        none = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | parse.with_fallbacks([none], exception_key="parsing_error")
+
+    # ------------------------------------------------------------------ accounting
+    @property
+    def total_cost(self) -> float:
+        """USD of every call this model (and its copies) recorded in :attr:`ledger`."""
+        return self.ledger.total_cost
+
+    def usage_summary(self, baseline: str | None = None) -> str:
+        """The ledger's per-model table; with ``baseline`` (a spec), what routing saved."""
+        return self.ledger.summary(baseline)
+
+
+__all__ = ["AvengersChatModel", "INNER_RUN_TAG"]
