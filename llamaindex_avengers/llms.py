@@ -53,7 +53,7 @@ from llamaindex_avengers._convert import (
     without_key,
 )
 from llamaindex_avengers.instrumentation import inside_routed_call
-from shared_core._errors import AllModelsFailedError
+from shared_core._errors import AllModelsFailedError, UnknownModelError
 from shared_core.engine import Feature, RoutedChat, RoutedResponse, Selection
 from shared_core.messages import ChatRequest, ImagePart, Message, TextDelta
 from shared_core.router import Router
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AvengersLLM"]
 
-_ROUTING_KWARGS = ("alpha", "force", "exclude", "allowed")
+_ROUTING_KWARGS = ("alpha", "force", "model", "exclude", "allowed")
 _DROPPED_KWARGS = ("formatted",)  # LlamaIndex-internal flags no model takes
 _ENGINE_FIELDS = ("router", "models", "ledger", "budget", "route_on", "max_fallbacks",
                   "provider_options", "api_key", "base_url", "timeout", "max_retries")
@@ -117,9 +117,10 @@ class AvengersLLM(FunctionCallingLLM):
     (``None`` if unknown), ``latency_s`` and ``fallback_attempts``.
 
     Per-call keyword arguments (``chat``, ``complete``, streams and async forms): ``alpha=``
-    (trade-off for this call), ``force=`` (a router model name), ``exclude=`` / ``allowed=``
-    (router model names), ``temperature=``, ``max_tokens=``, ``stop=``. Candidates given as
-    LlamaIndex LLM objects keep their own generation settings.
+    (trade-off for this call), ``force=`` or ``model=`` (the model to use), ``exclude=`` /
+    ``allowed=`` (models), ``temperature=``, ``max_tokens=``, ``stop=``. Models are named by
+    router name, by spec (``"openai:gpt-4.1"``) or by provider model name (``"gpt-4.1"``).
+    Candidates given as LlamaIndex LLM objects keep their own generation settings.
 
     Query engines and refine steps fill a prompt template with retrieved context; by default the
     router sees only the template's ``query_str`` (see ``route_on_query_str``).
@@ -286,16 +287,33 @@ class AvengersLLM(FunctionCallingLLM):
         )
 
     # ------------------------------------------------------------------ deciding
+    def _resolve(self, name: str) -> str:
+        """A router model name for ``name``: a router model, a target spec, or a provider model
+        name (``"claude-haiku-4-5"`` matches ``"anthropic:claude-haiku-4-5"``)."""
+        engine = self.engine
+        if name in engine.router.models_:
+            return name
+        for router_name, target in engine.targets.items():
+            label = target if isinstance(target, str) else target.metadata.model_name
+            if name in (label, label.partition(":")[2]):
+                return router_name
+        specs = [t for t in engine.targets.values() if isinstance(t, str)]
+        raise UnknownModelError(name, [*engine.router.models_, *specs], "model")
+
     def _select(self, core: Sequence[Message], routing: Mapping[str, Any],
                 need: Sequence[Feature]) -> Selection:
-        exclude = routing.get("exclude") or ()
-        allowed = routing.get("allowed", self.allowed_models)
+        def names(value: Any) -> tuple[str, ...] | None:
+            if value is None:
+                return None
+            return tuple(self._resolve(m) for m in ((value,) if isinstance(value, str) else value))
+
+        force = routing.get("force") or routing.get("model")
         return self.engine.select(
             core,
             alpha=routing.get("alpha", self.alpha),
-            force=routing.get("force"),
-            exclude=(exclude,) if isinstance(exclude, str) else tuple(exclude),
-            allowed=(allowed,) if isinstance(allowed, str) else allowed,
+            force=self._resolve(force) if force else None,
+            exclude=names(routing.get("exclude")) or (),
+            allowed=names(routing.get("allowed", self.allowed_models)),
             need=need,
         )
 

@@ -101,6 +101,16 @@ async def test_streamed_and_unstreamed_report_the_same(stub_llm, provider) -> No
     assert (r1.usage, r1.cost_usd) == (r2.usage, r2.cost_usd)
 
 
+def test_models_are_named_by_router_name_spec_or_provider_model(stub_llm) -> None:
+    llm = stub_llm()
+    assert llm.route(QUESTION, model="claude-v1").model == "claude-v1"
+    assert llm.route(QUESTION, model="anthropic:claude-sonnet-4-5").model == "claude-v1"
+    assert llm.route(QUESTION, force="gemini-2.5-flash").model == "zero-one-ai/Yi-34B-Chat"
+    sel = llm.route(QUESTION, allowed=["gpt-4.1", "openai:gpt-4.1-mini"])
+    assert set(sel.ranking) == {"gpt-4-1106-preview", "gpt-3.5-turbo-1106"}
+    assert "claude-v1" not in llm.route(QUESTION, exclude="claude-sonnet-4-5").ranking
+
+
 def test_routed_call_reaches_the_routed_model(stub_llm, stub) -> None:
     llm = stub_llm(alpha=0.7)
     sel = llm.route(QUESTION)
