@@ -79,7 +79,11 @@ class _LlamaIndexRoutedChat(RoutedChat):
             return isinstance(target, FunctionCallingLLM) and bool(
                 target.metadata.is_function_calling_model
             )
-        return False  # LlamaIndex metadata does not say; do not send images or schemas there
+        # LlamaIndex metadata does not say; the model catalog does for models it knows.
+        from shared_core.pricing import model_info
+
+        info = model_info(target.metadata.model_name)
+        return info.known and bool(getattr(info, feature))
 
 
 @dataclass

@@ -270,3 +270,22 @@ def test_allowed_models_limit_candidates_and_metadata(make_router) -> None:
     for alpha in (0.0, 1.0):
         assert llm.route(QUESTION, alpha=alpha).model in (STRONG, CHEAP)
     assert llm.route(QUESTION, allowed=[PLAIN]).model == PLAIN  # a per-call override wins
+
+
+def test_images_go_only_to_candidates_known_to_see(make_router) -> None:
+    from llama_index.core.base.llms.types import ImageBlock, LLMMetadata, TextBlock
+
+    class VisionMock(MockFunctionCallingLLM):
+        @property
+        def metadata(self) -> LLMMetadata:
+            return LLMMetadata(model_name="gpt-4.1", is_function_calling_model=True)
+
+    llm = AvengersLLM(router=make_router(), models={STRONG: VisionMock(),
+                                                    CHEAP: MockFunctionCallingLLM()})
+    image = ChatMessage(role="user", blocks=[TextBlock(text="What is in this picture?"),
+                                             ImageBlock(url="https://example.com/cat.png")])
+    for alpha in (0.0, 1.0):
+        assert llm.route([image], alpha=alpha).model == STRONG
+    assert facts(llm.chat([image]))["model"] == STRONG
+    with pytest.raises(ConfigurationError, match="vision"):
+        llm.chat([image], exclude=[STRONG])
