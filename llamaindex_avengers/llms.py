@@ -42,6 +42,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_serializer, field_vali
 
 from llamaindex_avengers._convert import (
     KEY,
+    model_from_response,
     route_text_of,
     to_core_messages,
     to_llama_message,
@@ -413,7 +414,8 @@ class AvengersLLM(FunctionCallingLLM):
         return [(name, 0.0, str(err)) for name, err in call.failures] + list(extra)
 
     # ------------------------------------------------------------------ responses
-    def _meta(self, call: _Call, base: Mapping[str, Any], usage: Usage | None,
+    @staticmethod
+    def _meta(base: Mapping[str, Any], usage: Usage | None,
               cost_usd: float | None, latency_s: float,
               attempts: Sequence[tuple[str, float | None, str]]) -> dict[str, Any]:
         meta = dict(base)
@@ -430,7 +432,7 @@ class AvengersLLM(FunctionCallingLLM):
         """A LlamaIndex response from the engine's answer for a spec target."""
         attempts = self._attempts(call, rr.attempts)
         resp = rr.response
-        meta = self._meta(call, rr.metadata, resp.usage, resp.cost_usd, rr.latency_s, attempts)
+        meta = self._meta(rr.metadata, resp.usage, resp.cost_usd, rr.latency_s, attempts)
         raw = {**resp.raw, KEY: meta} if isinstance(resp.raw, Mapping) else {KEY: meta}
         return ChatResponse(
             message=to_llama_message(resp.text, resp.tool_calls, meta),
@@ -441,7 +443,7 @@ class AvengersLLM(FunctionCallingLLM):
         """A LlamaIndex response from a LlamaIndex LLM object's answer; records the call."""
         target: LLM = step.target
         usage = usage_from_response(inner)
-        model_name = target.metadata.model_name
+        model_name = model_from_response(inner) or target.metadata.model_name
         cost_usd = _cost_of(usage, model_name)
         latency = time.perf_counter() - call.t0
         attempts = self._attempts(call)
@@ -450,7 +452,7 @@ class AvengersLLM(FunctionCallingLLM):
         base = {**step.metadata(), "reason": call.selection.reason,
                 "ranking": list(call.selection.ranking), "spec": None,
                 "target": target.class_name(), "target_model": model_name}
-        meta = self._meta(call, base, usage, cost_usd, latency, attempts)
+        meta = self._meta(base, usage, cost_usd, latency, attempts)
         message = inner.message.model_copy(deep=True)
         message.additional_kwargs[KEY] = meta
         raw = inner.raw
