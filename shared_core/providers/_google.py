@@ -106,6 +106,9 @@ class GoogleProvider(ChatProvider):
         client = genai.Client(api_key=api_key, http_options=types.HttpOptions(**options))
         return client.aio if async_ else client
 
+    async def _aclose_client(self, client: Any) -> None:
+        await client.aclose()
+
     # ------------------------------------------------------------------ request
     def _contents(self, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
         names = tool_names_by_id(messages)

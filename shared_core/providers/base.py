@@ -304,6 +304,24 @@ class ChatProvider(ABC):
                 self._async_clients[loop] = client
             return client
 
+    def close(self) -> None:
+        """Close the sync SDK client and its connections (a later call opens a new one)."""
+        with self._lock:
+            client, self._sync_client = self._sync_client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async SDK client of the running event loop (a later call opens a new one)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._async_clients.pop(loop, None)
+        if client is not None:
+            await self._aclose_client(client)
+
+    async def _aclose_client(self, client: Any) -> None:
+        await client.close()
+
     # ------------------------------------------------------------------ provider hooks
     @abstractmethod
     def _make_client(self, api_key: str, *, async_: bool) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -41,9 +41,10 @@ MakeProvider = Callable[..., ChatProvider]
 
 
 @pytest.fixture
-def make(stub: StubLLMServer) -> MakeProvider:  # noqa: F811
+def make(stub: StubLLMServer) -> Iterator[MakeProvider]:  # noqa: F811
     """``make("openai", **kw)`` or ``make("openai:gpt-4o", **kw)``: a provider on the stub with
-    fast retries."""
+    fast retries (its sync client is closed after the test)."""
+    made: list[ChatProvider] = []
 
     def _make(name_or_spec: str, **kwargs: object) -> ChatProvider:
         spec = SPECS.get(name_or_spec, name_or_spec)
@@ -51,6 +52,10 @@ def make(stub: StubLLMServer) -> MakeProvider:  # noqa: F811
         kwargs.setdefault("api_key", "test-key")
         kwargs.setdefault("retry_backoff", 0.001)
         kwargs.setdefault("max_retry_delay", 0.01)
-        return get_provider(spec, base_url=stub.base_url(provider), **kwargs)  # type: ignore[arg-type]
+        p = get_provider(spec, base_url=stub.base_url(provider), **kwargs)  # type: ignore[arg-type]
+        made.append(p)
+        return p
 
-    return _make
+    yield _make
+    for p in made:
+        p.close()

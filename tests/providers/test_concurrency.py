@@ -25,6 +25,9 @@ async def test_100_concurrent_calls_each_get_their_usage(make, stub: StubLLMServ
         assert r.usage.output_tokens == DEFAULT_OUTPUT_TOKENS
     assert len({r.usage.input_tokens for r in responses}) == N
     assert len(stub.requests) == N
+    await p.aclose()
+    assert (await p.achat(_req(1))).text  # a closed provider reopens on the next call
+    await p.aclose()
 
 
 async def test_100_concurrent_streams(make, stub, provider_name) -> None:
@@ -37,6 +40,7 @@ async def test_100_concurrent_streams(make, stub, provider_name) -> None:
     ends = await asyncio.gather(*(one(i) for i in range(N)))
     for i, end in enumerate(ends):
         assert end.response.usage.input_tokens == len(_req(i).messages[0].text)
+    await p.aclose()
 
 
 def test_one_provider_shared_by_threads(make, stub, provider_name) -> None:
@@ -47,3 +51,6 @@ def test_one_provider_shared_by_threads(make, stub, provider_name) -> None:
         responses = list(pool.map(lambda i: p.chat(_req(i)), range(40)))
     for i, r in enumerate(responses):
         assert r.usage.input_tokens == len(_req(i).messages[0].text)
+    p.close()
+    assert p.chat(_req(2)).text
+    p.close()
