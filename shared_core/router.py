@@ -189,8 +189,11 @@ class RoutingDecision:
             f"-> {self.model}  (alpha={self.alpha:g}"
             + ("" if self.accuracy_weight in (None, self.alpha)
                else f" -> accuracy weight {self.accuracy_weight:.4g}")
-            + f", cluster {self.cluster}, "
-            f"distance {self.distances[0]:.3f}, margin {self.margin:.3f})",
+            + (f", cluster {self.cluster}, distance {self.distances[0]:.3f}"
+               if len(self.clusters) == 1 else ", clusters " + ", ".join(
+                   f"{c} ({w:.0%}, d={d:.3f})" for c, w, d in
+                   zip(self.clusters, self.estimates.weights, self.distances, strict=True)))
+            + f", margin {self.margin:.3f})",
             f"   {'model':40s} {'acc':>6s} {'cost $':>10s} {'p~':>5s} {'q~':>5s} {'score':>6s}",
         ]
         e = self.estimates

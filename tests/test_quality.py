@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow  # fits on the full shared data
 
 SEEDS = (0, 1, 2)
 DATASETS = ("routerbench", "llmrouter")
-FINE_ALPHAS = tuple(round(a, 4) for a in np.linspace(0.0, 1.0, 201))
+FINE_ALPHAS = tuple(round(a, 4) for a in np.linspace(0.0, 1.0, 101))
 
 
 def _mean(values: list[float | None]) -> float:
@@ -34,9 +34,11 @@ def runs(request: pytest.FixtureRequest, data_dir: Path) -> dict[str, object]:
     helper = Router()
     x_train, x_test = helper.embed(train.queries), helper.embed(test.queries)
     out: dict[str, list] = {"name": request.param, "default": [], "paper": [],  # type: ignore[dict-item]
-                            "default_fine": [], "paper_fine": []}
+                            "default_fine": [], "paper_fine": [], "routers": [],
+                            "x_test": x_test}
     for seed in SEEDS:
         router = Router(random_state=seed, embedder=helper.embedder).fit(train, x_train)
+        out["routers"].append(router)
         out["default"].append(evaluate(router, test, embeddings=x_test))
         out["default_fine"].append(evaluate(router, test, FINE_ALPHAS, embeddings=x_test))
         # the paper's method on the same k-means (same k, seed and data): only the estimates
@@ -95,10 +97,23 @@ def _budget_curve(report: dict) -> np.ndarray:
 
 
 def test_frontier_nowhere_below_the_paper_beyond_the_seed_spread(runs):
-    # At each of the 20 log-spaced budgets of mean_best_accuracy, on a fine alpha grid (201
+    # At each of the 20 log-spaced budgets of mean_best_accuracy, on a fine alpha grid (101
     # points) so that the frontier itself is compared, not where 21 alphas happen to fall.
     new = np.array([_budget_curve(r) for r in runs["default_fine"]])
     paper = np.array([_budget_curve(r) for r in runs["paper_fine"]])
     spread = np.maximum(new.std(axis=0), paper.std(axis=0))
     gap = new.mean(axis=0) - paper.mean(axis=0) + spread
     assert gap.min() >= -1e-12, gap.round(4)
+
+
+def test_alpha_keeps_its_meaning(runs):
+    # 0 = cheapest first, 1 = most accurate first, cost non-decreasing in alpha: for every
+    # query the estimated cost of the routed model, and the total cost on the test set
+    router, x = runs["routers"][0], runs["x_test"]
+    _, _, _, cost, *_ = router.estimate_embeddings(x)
+    rows = np.arange(len(x))
+    routed = np.array([cost[rows, router.route_batch(x, a)] for a in np.linspace(0, 1, 41)])
+    assert np.all(np.diff(routed, axis=0) >= -1e-12)
+    assert np.all(routed[0] <= cost.min(axis=1) + 1e-12)
+    totals = [s["cost"] for s in runs["default"][0]["sweep"]]
+    assert totals == sorted(totals)
