@@ -271,7 +271,10 @@ def _install_relay() -> None:
 def track_costs(handler: CostEventHandler | None = None) -> Iterator[CostEventHandler]:
     """Count the LLM calls made in this block (and in asyncio tasks it starts).
 
-    Blocks nest: a call inside an inner block counts in the outer block's handler too.
+    Blocks nest: a call inside an inner block counts in the outer block's handler too. The
+    block follows the context (``contextvars``): calls in asyncio tasks started inside it are
+    counted, calls in threads that do not copy the context are not; for process-wide totals add a
+    :class:`CostEventHandler` to the root dispatcher instead.
 
     Example:
         >>> from llamaindex_avengers import track_costs

@@ -123,7 +123,8 @@ class AvengersLLM(FunctionCallingLLM):
 
     Per-call keyword arguments (``chat``, ``complete``, streams and async forms): ``alpha=``
     (trade-off for this call), ``force=`` or ``model=`` (the model to use), ``exclude=`` /
-    ``allowed=`` (models), ``temperature=``, ``max_tokens=``, ``stop=``. Models are named by
+    ``allowed=`` (models), ``temperature=``, ``max_tokens=``, ``stop=``, ``extra_body=`` (a dict
+    passed through to the provider's request body). Models are named by
     router name, by spec (``"openai:gpt-4.1"``) or by provider model name (``"gpt-4.1"``).
     Candidates given as LlamaIndex LLM objects keep their own generation settings.
 

@@ -325,3 +325,25 @@ def test_structured_predict_uses_tool_calling(stub_llm, stub) -> None:
                                  country="France")
     assert out == Capital(country="France", city="Paris")
     assert "Capital" in str(stub.requests[0].json)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_failing_llm_object_falls_back_to_a_spec(stub_llm, stub, streamed) -> None:
+    from llama_index.core.llms.mock import MockFunctionCallingLLM
+
+    class Down(MockFunctionCallingLLM):
+        def chat(self, messages, **kwargs):
+            raise ConnectionError("object candidate down")
+
+        def stream_chat(self, messages, **kwargs):
+            raise ConnectionError("object candidate down")
+
+    first = stub_llm().route(QUESTION).model
+    llm = stub_llm(models={first: Down()})
+    msgs = [ChatMessage(role="user", content=QUESTION)]
+    resp = list(llm.stream_chat(msgs))[-1] if streamed else llm.chat(msgs)
+    f = resp.additional_kwargs[RESPONSE_KEY]
+    assert f["model"] != first and f["spec"] == f"{stub.requests[0].provider}:" \
+        f"{stub.requests[0].model}"
+    assert f["fallback_attempts"] == [first] and "object candidate down" in f["attempts"][0][2]
+    assert [r.model for r in llm.ledger.records] == [f["model"]]
