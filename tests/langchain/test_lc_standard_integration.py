@@ -1,0 +1,125 @@
+"""LangChain's standard integration tests, run against routed candidates (OpenAI, Anthropic and
+Gemini specs) served by the local stub of the provider APIs.
+
+The stub answers like a cooperative model (see ``_responder.py``): it calls offered tools with
+arguments made from their schemas and returns JSON for JSON schemas, through each provider's
+real wire format and SDK. Tests that cannot apply offline skip with their reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+
+from langchain_avengers import AvengersChatModel
+from shared_core import Router
+from tests.langchain._responder import ResponderStub
+from tests.langchain.conftest import stub_options
+from tests.stub_llm_server import Reply, Tokens
+
+NETWORK = "downloads its input from the internet; tests never reach the network (pytest-socket)"
+
+
+@pytest.fixture(scope="module")
+def responder() -> Iterator[ResponderStub]:
+    with ResponderStub() as server:
+        yield server
+
+
+class TestAvengersChatModelIntegration(ChatModelIntegrationTests):
+    params: dict[str, Any] = {}
+    stub: ResponderStub
+    offline_skips = {
+        "test_image_inputs": f"test_image_inputs {NETWORK}; offline image inputs are tested in "
+                             "test_lc_convert.py",
+    }
+    """Standard tests that cannot apply here -> the reason (applied by conftest.py)."""
+
+    @pytest.fixture(autouse=True)
+    def _on_stub(self, request: pytest.FixtureRequest, responder: ResponderStub,
+                 lc_router: Router) -> None:
+        request.cls.stub = responder
+        request.cls.params = {
+            "router": lc_router,
+            "alpha": 0.7,
+            "api_key": "test-key",
+            "provider_options": stub_options(responder, lc_router.model_specs),
+        }
+
+    @property
+    def chat_model_class(self) -> type[AvengersChatModel]:
+        return AvengersChatModel
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return True
+
+    @property
+    def supports_image_urls(self) -> bool:
+        return True
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+    @property
+    def supported_usage_metadata_details(self) -> dict[str, list[str]]:
+        details = ["reasoning_output", "cache_read_input", "cache_creation_input"]
+        return {"invoke": details, "stream": details}
+
+    @property
+    def supports_model_override(self) -> bool:
+        return True
+
+    @property
+    def model_override_value(self) -> str:
+        return "claude-haiku-4-5"
+
+    # -- usage details: scripted on the stub, so the provider really reports them ----------
+    def _with_usage(self, usage: Tokens, stream: bool) -> AIMessage:
+        model = self.chat_model_class(**self.chat_model_params)
+        for provider in ("openai", "anthropic", "google"):
+            self.stub.script(provider, [Reply(text="ok", usage=usage)])
+        try:
+            if stream:
+                full = None
+                for chunk in model.stream("Hello"):
+                    full = chunk if full is None else full + chunk
+                assert isinstance(full, AIMessage)
+                return full
+            return model.invoke("Hello")
+        finally:
+            self.stub.reset()
+
+    def invoke_with_reasoning_output(self, *, stream: bool = False) -> AIMessage:
+        return self._with_usage(Tokens(input=30, output=50, reasoning=40), stream)
+
+    def invoke_with_cache_read_input(self, *, stream: bool = False) -> AIMessage:
+        return self._with_usage(Tokens(input=3000, output=5, cached=2048), stream)
+
+    def invoke_with_cache_creation_input(self, *, stream: bool = False) -> AIMessage:
+        return self._with_usage(Tokens(input=3000, output=5, cache_write=2048), stream)
