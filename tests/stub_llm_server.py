@@ -113,6 +113,9 @@ class Reply:
     chunk_size: int = 4
     omit_usage: bool = False
     """Send no usage at all (as some OpenAI-compatible servers do)."""
+    stream_error: Fail | None = None
+    """Streams only: after ``drop_after`` events (default 0) send the provider's in-stream error
+    event for this failure (status and message) and end the stream."""
 
 
 @dataclass(frozen=True)
@@ -499,6 +502,14 @@ def error_body(provider: str, status: int, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "status": status_name}}
 
 
+def stream_error_event(provider: str, fail: Fail) -> tuple[str | None, Any]:
+    """The error event a provider sends inside an SSE stream."""
+    body = error_body(provider, fail.status, fail.message)
+    if provider == "anthropic":
+        return ("error", body)
+    return (None, body)
+
+
 # ====================================================================== HTTP handler
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -577,6 +588,11 @@ class _Handler(BaseHTTPRequestHandler):
             events = anthropic_events(reply, served, usage)
         else:
             events = google_events(reply, served, usage)
+        if reply.stream_error is not None:
+            cut = reply.drop_after or 0
+            events = events[:cut] + [stream_error_event(provider, reply.stream_error)]
+            self._sse(events, None)
+            return
         self._sse(events, reply.drop_after)
 
     # ------------------------------------------------------------------ writers

@@ -35,6 +35,18 @@ DEFAULT_MAX_TOKENS = 4096
 # that have no explicit timeout.
 _SDK_NONSTREAMING_TOKENS = 8_192
 
+_ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
 _STOP: dict[str, StopReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -272,8 +284,15 @@ class AnthropicProvider(ChatProvider):
         except ImportError:  # pragma: no cover
             return None
         if isinstance(e, anthropic.APIStatusError):
-            err = status_error(e.status_code, e.message, provider=self.provider,
-                               model=self.model)
+            status = e.status_code
+            if status < 400:  # an error event inside a 200 stream: status from its type
+                body = e.body if isinstance(e.body, Mapping) else {}
+                error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+                status = _ERROR_TYPE_STATUS.get(str(error.get("type")), 500)
+                message = str(error.get("message") or e.message)
+            else:
+                message = e.message
+            err = status_error(status, message, provider=self.provider, model=self.model)
             return err, retry_after_seconds(e.response.headers)
         return None
 

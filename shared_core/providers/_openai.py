@@ -215,6 +215,13 @@ class OpenAIProvider(ChatProvider):
                 e.status_code, e.message, provider=self.provider, model=self.model
             )
             return err, retry_after_seconds(e.response.headers)
+        if isinstance(e, openai.APIError) and not isinstance(e, openai.APIConnectionError):
+            # An error event inside a 200 stream: use its code if it is an HTTP status.
+            body = e.body if isinstance(e.body, Mapping) else {}
+            code = str(body.get("code") or "")
+            status = int(code) if code.isdigit() else 500
+            return status_error(status, e.message, provider=self.provider,
+                                model=self.model), None
         return None  # connection and timeout errors are mapped by the base class
 
     # ------------------------------------------------------------------ transport

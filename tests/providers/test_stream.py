@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared_core._errors import ProviderConnectionError
+from shared_core._errors import ProviderConnectionError, ProviderServerError, RateLimitError
 from shared_core.messages import (
     ChatRequest,
     Message,
@@ -15,7 +15,7 @@ from shared_core.messages import (
     UsageEvent,
 )
 from shared_core.usage import Usage
-from tests.stub_llm_server import Reply, StubLLMServer, Tokens, ToolCallSpec
+from tests.stub_llm_server import Fail, Reply, StubLLMServer, Tokens, ToolCallSpec
 
 REQ = ChatRequest(messages=(Message.user("Tell me a story"),),
                   tools=(ToolSpec("lookup"), ToolSpec("save")))
@@ -102,3 +102,19 @@ def test_stream_text_only(make, stub, provider_name) -> None:
     end = events[-1].response
     assert (end.text, end.tool_calls, end.stop_reason) == ("just text", (), "stop")
     assert end.usage == Usage(5, 2)
+
+
+@pytest.mark.parametrize(("status", "cls"), [(529, ProviderServerError),
+                                             (429, RateLimitError)])
+def test_error_event_inside_the_stream(make, stub, provider_name, status, cls) -> None:
+    # before any output: mapped to our error and retried
+    stub.script(provider_name, [Reply(text="unused", stream_error=Fail(status, "overloaded")),
+                                Reply(text="after retry")])
+    events = list(make(provider_name, max_retries=1).stream(REQ))
+    assert events[-1].response.text == "after retry" and len(stub.requests) == 2
+    # after output has started: raised, not replayed
+    stub.script(provider_name, [Reply(text="some words first", drop_after=4,
+                                      stream_error=Fail(status, "overloaded"))])
+    with pytest.raises(cls) as info:
+        list(make(provider_name, max_retries=1).stream(REQ))
+    assert "overloaded" in str(info.value) and len(stub.requests) == 3
