@@ -286,8 +286,9 @@ class AnthropicProvider(ChatProvider):
         if isinstance(e, anthropic.APIStatusError):
             status = e.status_code
             if status < 400:  # an error event inside a 200 stream: status from its type
-                body = e.body if isinstance(e.body, Mapping) else {}
-                error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+                body: Mapping[str, Any] = e.body if isinstance(e.body, Mapping) else {}
+                found = body.get("error")
+                error: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
                 status = _ERROR_TYPE_STATUS.get(str(error.get("type")), 500)
                 message = str(error.get("message") or e.message)
             else:
