@@ -54,3 +54,10 @@ def test_one_provider_shared_by_threads(make, stub, provider_name) -> None:
     p.close()
     assert p.chat(_req(2)).text
     p.close()
+
+
+def test_one_provider_across_event_loops(make, stub, provider_name) -> None:
+    p = make(provider_name)
+    for i in range(2):  # each asyncio.run has its own loop and gets its own async client
+        r = asyncio.run(p.achat(_req(i)))
+        assert r.usage.input_tokens == len(_req(i).messages[0].text)
