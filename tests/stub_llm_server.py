@@ -98,7 +98,8 @@ class ToolCallSpec:
 
 @dataclass(frozen=True)
 class Reply:
-    """A successful reply. ``stop`` defaults to tool calls when there are any, else stop.
+    """A successful reply. ``stop`` defaults to tool calls when there are any, else stop;
+    ``usage`` defaults to ``Tokens()`` (10 in, 5 out); ``model`` overrides the reported model.
 
     ``stop`` is neutral: ``"stop"``, ``"length"``, ``"tool_calls"`` or ``"content_filter"``.
     """
