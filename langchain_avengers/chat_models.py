@@ -137,6 +137,8 @@ class AvengersChatModel(BaseChatModel):
     models: dict[str, Any] | None = None
     """Router model name -> ``"provider:model"`` spec or a LangChain chat model; default: the
     router file's specs."""
+    allowed_models: list[str] | None = None
+    """Only route among these router models (e.g. those whose provider key is set)."""
     route_on: RouteOn = "last_user"
     """What is routed: the latest human turn, every human turn, or the whole conversation."""
     max_fallbacks: int = 2
@@ -287,6 +289,7 @@ class AvengersChatModel(BaseChatModel):
             alpha=overrides.get("alpha"),
             force=self._resolve_model(force) if force else None,
             exclude=tuple(self._resolve_model(m) for m in exclude),
+            allowed=self.allowed_models,
             need=need,
         )
 
