@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -33,7 +33,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from langchain_core.utils.utils import secret_from_env
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from langchain_avengers._convert import (
     ROUTER_MODEL_KEY,
@@ -383,12 +383,15 @@ class AvengersChatModel(BaseChatModel):
         target = self._target(name)
         model_name = response_metadata.get("model_name") or _model_name_of(target)
         usage = from_usage_metadata(usage_meta)
-        if model_name:
-            cost_usd = price(usage, model_name)
-        else:
-            cost_usd = None
+        cost_usd: float | None = None
+        if not usage_meta:
+            warnings.warn(f"model {name!r} ({type(target).__name__}) reports no token usage; "
+                          "its cost is unknown", stacklevel=3)
+        elif not model_name:
             warnings.warn(f"model {name!r} ({type(target).__name__}) reports no model name; "
                           "its cost is unknown", stacklevel=3)
+        else:
+            cost_usd = price(usage, model_name)
         self.engine.record(
             plan.selection, model=name, usage=usage, cost_usd=cost_usd, spec=model_name or "",
             latency_s=time.perf_counter() - t0,
@@ -638,14 +641,16 @@ class AvengersChatModel(BaseChatModel):
         if method not in ("function_calling", "json_schema", "json_mode"):
             raise ValueError(f"unknown method {method!r}; expected 'function_calling', "
                              "'json_schema' or 'json_mode'")
-        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        pydantic_schema = (cast("type[BaseModel]", schema) if isinstance(schema, type)
+                           and is_basemodel_subclass(schema) else None)
         ls_format = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
         if method == "function_calling":
             tool = to_openai_tool(schema)
             name = tool["function"]["name"]
             llm = self.bind_tools([tool], tool_choice=name, ls_structured_output_format=ls_format)
             parser: Runnable[Any, Any] = (
-                PydanticToolsParser(tools=[schema], first_tool_only=True) if is_pydantic
+                PydanticToolsParser(tools=[pydantic_schema], first_tool_only=True)
+                if pydantic_schema is not None
                 else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
             )
         else:
@@ -655,8 +660,8 @@ class AvengersChatModel(BaseChatModel):
                 response_schema_name=str(json_schema.get("title") or "response"),
                 ls_structured_output_format=ls_format,
             )
-            parser = (PydanticOutputParser(pydantic_object=schema) if is_pydantic
-                      else JsonOutputParser())
+            parser = (PydanticOutputParser(pydantic_object=pydantic_schema)
+                      if pydantic_schema is not None else JsonOutputParser())
         if not include_raw:
             return llm | parser
         parse = RunnablePassthrough.assign(

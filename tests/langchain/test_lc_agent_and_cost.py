@@ -234,3 +234,33 @@ def test_handler_in_config_counts_tool_message_history(make_model, stub) -> None
     llm.bind_tools([get_weather]).invoke(history, config={"callbacks": [handler]})
     assert handler.total_cost == pytest.approx(default_cost(stub.requests), rel=1e-12)
     assert "Total Cost (USD)" in repr(handler)
+
+
+def test_agent_passes_configurable_overrides(make_model, stub: StubLLMServer) -> None:
+    llm = make_model(alpha=0.7)
+    cheap = llm.route(QUESTION, tools=True, alpha=0.0)
+    script_agent(stub, cheap.spec)
+    agent = create_agent(llm, tools=[get_weather, get_time])
+    out = agent.invoke({"messages": [HumanMessage(QUESTION)]},
+                       config={"configurable": {"alpha": 0.0}})["messages"]
+    assert out[1].response_metadata["router_model"] == cheap.model
+    assert out[1].response_metadata["alpha"] == 0.0
+    assert [spec_of(r) for r in stub.requests] == [cheap.spec, cheap.spec]
+    bound = llm.with_config(configurable={"model": "gpt-4-1106-preview"})
+    assert bound.invoke("hi").response_metadata["router_model"] == "gpt-4-1106-preview"
+
+
+async def test_many_concurrent_calls_total_exactly(make_model, stub: StubLLMServer) -> None:
+    llm = make_model()
+    prompts = [f"Concurrent question {i}: name a prime above {i * 7}." for i in range(60)]
+    with get_avengers_callback() as cb:
+        out = await llm.abatch(prompts, config={"max_concurrency": 30})
+    assert len(out) == len(stub.requests) == 60
+    assert cb.successful_requests == 60
+    assert cb.total_cost == pytest.approx(default_cost(stub.requests), rel=1e-12)
+    assert cb.total_cost == pytest.approx(sum(m.response_metadata["cost_usd"] for m in out),
+                                          rel=1e-12)
+    per_model = cb.by_model()
+    for name, totals in llm.ledger.by_model().items():
+        assert per_model[name].calls == totals.calls
+        assert per_model[name].usage == totals.usage

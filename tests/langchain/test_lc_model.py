@@ -298,3 +298,52 @@ def test_no_unexpected_warnings_on_routed_calls(make_model, stub) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         llm.invoke(QUESTION)
+
+
+def test_streaming_field_streams_invoke(make_model, stub: StubLLMServer) -> None:
+    plain = make_model().invoke(QUESTION)
+    streamed = make_model(streaming=True).invoke(QUESTION)
+    assert [r.stream for r in stub.requests] == [False, True]
+    assert streamed.content == plain.content
+    assert streamed.usage_metadata == plain.usage_metadata
+    assert streamed.response_metadata["cost_usd"] == plain.response_metadata["cost_usd"]
+
+
+class Tempered(GenericFakeChatModel):
+    temperature: float = 1.0
+    max_tokens: int | None = None
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        result = super()._generate(messages, stop, run_manager, **kwargs)
+        result.generations[0].message.content = f"t={self.temperature} max={self.max_tokens}"
+        return result
+
+
+def test_standard_params_forwarded_to_model_objects(make_model, stub) -> None:
+    routed = make_model().route(QUESTION).model
+    llm = make_model(models={routed: Tempered(messages=iter([AIMessage("x")]))},
+                     temperature=0.1, max_tokens=64)
+    with pytest.warns(UserWarning, match="no token usage"):
+        msg = llm.invoke(QUESTION)
+    assert msg.content == "t=0.1 max=64"
+    assert msg.response_metadata["cost_usd"] is None  # unknown, never a silent zero
+    assert llm.ledger.unpriced_calls == 1
+
+
+def test_route_on_conversation(make_model) -> None:
+    from shared_core.engine import query_text
+
+    history = [HumanMessage("Prove that sqrt(2) is irrational."), AIMessage("Assume p/q ..."),
+               HumanMessage("thanks!")]
+    for route_on in ("last_user", "user_turns", "conversation"):
+        llm = make_model(route_on=route_on)
+        text = query_text(llm._plan(history, None, {}).request.messages, route_on)
+        assert llm.route(history).decision.to_dict() == llm.engine.router.route(
+            text, 0.7, allowed=list(llm.engine.targets)).to_dict()
+
+
+def test_allowed_models(make_model, stub) -> None:
+    llm = make_model(allowed_models=["claude-v1", "gpt-3.5-turbo-1106"])
+    assert set(llm.route(QUESTION).ranking) <= {"claude-v1", "gpt-3.5-turbo-1106"}
+    assert llm.invoke(QUESTION).response_metadata["router_model"] in (
+        "claude-v1", "gpt-3.5-turbo-1106")
