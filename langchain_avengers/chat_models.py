@@ -263,6 +263,20 @@ class AvengersChatModel(BaseChatModel):
             input, config, stop=stop, **{**self._configurable(config), **kwargs}
         )
 
+    def stream_events(self, input: LanguageModelInput, config: RunnableConfig | None = None,
+                      *, version: Literal["v1", "v2", "v3"] = "v2",
+                      stop: list[str] | None = None, **kwargs: Any) -> Any:
+        if version == "v3":  # v1/v2 go through stream(), which reads the config itself
+            kwargs = {**self._configurable(config), **kwargs}
+        return super().stream_events(input, config, version=version, stop=stop, **kwargs)
+
+    def astream_events(self, input: LanguageModelInput, config: RunnableConfig | None = None,
+                       *, version: Literal["v1", "v2", "v3"] = "v2",
+                       stop: list[str] | None = None, **kwargs: Any) -> Any:
+        if version == "v3":
+            kwargs = {**self._configurable(config), **kwargs}
+        return super().astream_events(input, config, version=version, stop=stop, **kwargs)
+
     # ------------------------------------------------------------------ deciding
     def _resolve_model(self, name: str) -> str:
         """A router model name for ``name``: a router model, a target spec, or a provider

@@ -347,3 +347,18 @@ def test_allowed_models(make_model, stub) -> None:
     assert set(llm.route(QUESTION).ranking) <= {"claude-v1", "gpt-3.5-turbo-1106"}
     assert llm.invoke(QUESTION).response_metadata["router_model"] in (
         "claude-v1", "gpt-3.5-turbo-1106")
+
+
+async def test_stream_events_v3_take_overrides(make_model, stub: StubLLMServer) -> None:
+    llm = make_model()
+    stream = llm.stream_events(QUESTION, version="v3",
+                               config={"configurable": {"model": "claude-v1"}})
+    list(stream)
+    assert stream.output.response_metadata["router_model"] == "claude-v1"
+    astream = await llm.astream_events(QUESTION, version="v3", model="gpt-4-1106-preview")
+    [e async for e in astream]
+    assert (await astream.output).response_metadata["router_model"] == "gpt-4-1106-preview"
+    events = [e async for e in llm.astream_events(
+        QUESTION, version="v2", config={"configurable": {"model": "claude-v1"}})]
+    end = next(e for e in events if e["event"] == "on_chat_model_end")
+    assert end["data"]["output"].response_metadata["router_model"] == "claude-v1"
