@@ -131,8 +131,9 @@ class RoutedChat:
         router: a :class:`Router`, a router file path, or ``None`` for the default router
             (``AVENGERS_ROUTER``, else ``~/.config/avengers-router/router.json``). Loaded on
             first use, not at construction.
-        models: router model name -> ``"provider:model"`` spec or a framework model object.
-            Defaults to the router file's ``model_specs``.
+        models: router model name -> ``"provider:model"`` spec or a framework model object,
+            added to the router file's ``model_specs`` (an entry here wins). Only models with a
+            target are candidates; narrow further per call with ``select(allowed=...)``.
         alpha: default trade-off (1 = accuracy first, 0 = cheapest); default: the router's.
         ledger: where calls are recorded (a fresh :class:`CostLedger` by default).
         budget: an optional :class:`Budget`; it follows the ledger's spend.

@@ -9,6 +9,8 @@ import pytest
 
 from shared_core import Router, load_data
 
+pytest_plugins = ["tests.conftest_stub"]
+
 DATA_DIR = Path(
     os.environ.get("AVENGERS_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
