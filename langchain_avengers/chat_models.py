@@ -63,6 +63,12 @@ _ROUTING_KWARGS = ("alpha", "model", "exclude")
 _FORWARDED = ("temperature", "max_tokens", "timeout", "max_retries")
 """Standard fields copied onto LangChain model objects that have a field of the same name."""
 
+_ENGINE_FIELDS = frozenset({
+    "router", "models", "route_on", "max_fallbacks", "budget", "ledger", "provider_options",
+    "api_key", "timeout", *_FORWARDED,
+})
+"""Fields the engine or the configured model objects are built from (reset when assigned)."""
+
 
 class _LangChainRoutedChat(RoutedChat):
     """The core engine with capabilities of LangChain model objects."""
@@ -132,7 +138,7 @@ class AvengersChatModel(BaseChatModel):
 
     router: Router | str | Path | None = None
     """A fitted :class:`Router` or a router file; ``None`` loads the default router on first use."""
-    alpha: float | None = None
+    alpha: float | None = Field(default=None, ge=0.0, le=1.0)
     """Performance-efficiency trade-off in [0, 1]; ``None`` uses the router file's default."""
     models: dict[str, Any] | None = None
     """Router model name -> ``"provider:model"`` spec or a LangChain chat model; default: the
@@ -141,7 +147,7 @@ class AvengersChatModel(BaseChatModel):
     """Only route among these router models (e.g. those whose provider key is set)."""
     route_on: RouteOn = "last_user"
     """What is routed: the latest human turn, every human turn, or the whole conversation."""
-    max_fallbacks: int = 2
+    max_fallbacks: int = Field(default=2, ge=0)
     """How many next-ranked candidates to try when a call fails before producing output."""
     budget: Budget | None = None
     """Optional spending cap in USD; routing gets cheaper as it nears, then raises or downgrades."""
@@ -169,6 +175,7 @@ class AvengersChatModel(BaseChatModel):
 
     _engine: RoutedChat | None = PrivateAttr(default=None)
     _targets: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _budget_subscribed: set[tuple[int, int]] = PrivateAttr(default_factory=set)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ LangChain identity
@@ -213,12 +220,25 @@ class AvengersChatModel(BaseChatModel):
                     opts.setdefault("api_key", self.api_key)
                 if self.timeout is not None:
                     opts.setdefault("timeout", self.timeout)
-                self._engine = _LangChainRoutedChat(
+                engine = _LangChainRoutedChat(
                     self.router, models=self.models, alpha=self.alpha, ledger=self.ledger,
-                    budget=self.budget, route_on=self.route_on, max_fallbacks=self.max_fallbacks,
+                    route_on=self.route_on, max_fallbacks=self.max_fallbacks,
                     provider_options=opts,
                 )
+                engine.budget = self.budget
+                key = (id(self.ledger), id(self.budget))
+                if self.budget is not None and key not in self._budget_subscribed:
+                    self.ledger.subscribe(self.budget)  # once, however often the engine is rebuilt
+                    self._budget_subscribed.add(key)
+                self._engine = engine
             return self._engine
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _ENGINE_FIELDS and self.__pydantic_private__ is not None:
+            with self._lock:  # rebuilt on next use with the new setting
+                self._engine = None
+                self._targets = {}
 
     def _target(self, name: str) -> BaseChatModel:
         """A LangChain model target with our standard parameters copied onto it (cached)."""
@@ -298,9 +318,10 @@ class AvengersChatModel(BaseChatModel):
         if isinstance(exclude, str):
             exclude = (exclude,)
         force = overrides.get("model")
+        alpha = overrides.get("alpha")
         return self.engine.select(
             messages,
-            alpha=overrides.get("alpha"),
+            alpha=self.alpha if alpha is None else alpha,
             force=self._resolve_model(force) if force else None,
             exclude=tuple(self._resolve_model(m) for m in exclude),
             allowed=self.allowed_models,

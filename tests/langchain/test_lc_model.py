@@ -364,3 +364,19 @@ async def test_stream_events_v3_take_overrides(make_model, stub: StubLLMServer) 
         QUESTION, version="v2", config={"configurable": {"model": "claude-v1"}})]
     end = next(e for e in events if e["event"] == "on_chat_model_end")
     assert end["data"]["output"].response_metadata["router_model"] == "claude-v1"
+
+
+def test_settings_assigned_after_first_use_take_effect(make_model, stub) -> None:
+    from shared_core import Budget
+
+    budget = Budget(10.0)
+    llm = make_model(alpha=0.7, budget=budget)
+    llm.invoke(QUESTION)
+    llm.alpha = 0.0
+    assert llm.route(QUESTION).model == llm.route(QUESTION, alpha=0.0).model
+    assert llm.invoke(QUESTION).response_metadata["alpha"] == 0.0
+    llm.route_on = "conversation"
+    llm.max_fallbacks = 0
+    assert llm.engine.route_on == "conversation" and len(llm.route(QUESTION).ranking) == 1
+    llm.invoke(QUESTION)
+    assert budget.spent == pytest.approx(llm.ledger.total_cost)  # subscribed once
