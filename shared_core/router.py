@@ -230,8 +230,9 @@ def _eb_pseudo_samples(
     variance ``tau2_i``; a cluster mean of ``n`` queries adds sampling noise ``sigma2_i / n``.
     The posterior mean is ``(n * mean_j + s_i * global_i) / (n + s_i)`` with
     ``s_i = sigma2_i / tau2_i``.
-    ``sigma2_i`` is the pooled within-cluster variance (the binomial ``m (1 - m)`` when squared
-    sums are unknown); ``tau2_i`` is the between-cluster variance minus the expected sampling part.
+    ``sigma2_i`` is the pooled within-cluster variance (with one pseudo-degree of freedom at
+    ``m (1 - m)``, the binomial variance, used alone when squared sums are unknown); ``tau2_i`` is
+    the between-cluster variance minus the expected sampling part.
     ``tau2_i <= 0`` (no signal beyond noise) gives ``inf`` (always the global mean).
     """
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -241,8 +242,12 @@ def _eb_pseudo_samples(
         if sq_sums is None:
             sigma2 = mean * (1.0 - mean)
         else:
-            within = np.where(has, sq_sums - sums * means, 0.0).sum(axis=0)
-            sigma2 = np.maximum(within, 0.0) / np.maximum(n_total - has.sum(axis=0), 1.0)
+            # pooled within-cluster variance, plus one pseudo-degree of freedom at the largest
+            # variance a [0, 1] score with this mean can have: clusters of single queries (no
+            # replicate to measure noise on) are then still shrunk
+            within = np.maximum(np.where(has, sq_sums - sums * means, 0.0).sum(axis=0), 0.0)
+            dof = np.maximum(n_total - has.sum(axis=0), 0.0)
+            sigma2 = (within + mean * (1.0 - mean)) / (dof + 1.0)
         weights = counts / np.maximum(n_total, 1.0)
         between = (weights * np.where(has, means - mean, 0.0) ** 2).sum(axis=0)
         noise = sigma2 * has.sum(axis=0) / np.maximum(n_total, 1.0)
