@@ -624,15 +624,15 @@ class Router:
             )
         idx = np.argsort(d2)[: self.top_k]
         # a handful of numbers: plain Python floats are faster than small arrays here
-        dist = [math.sqrt(v) if v > 0.0 else 0.0 for v in d2[idx].tolist()]
-        w = [math.exp(-self.beta * (d - dist[0])) for d in dist]
-        total = sum(w)
-        w = [v / total for v in w]
-        t = np.dot(w, self._tables[idx])
+        dists = [math.sqrt(v) if v > 0.0 else 0.0 for v in d2[idx].tolist()]
+        raw = [math.exp(-self.beta * (d - dists[0])) for d in dists]
+        total = sum(raw)
+        weights = [v / total for v in raw]
+        t = np.dot(weights, self._tables[idx])
         m = len(self.models_)
         return ModelEstimates(
             self.models_, t[2 * m:3 * m], t[3 * m:], t[:m], t[m:2 * m],
-            tuple(idx.tolist()), tuple(dist), tuple(w),
+            tuple(idx.tolist()), tuple(dists), tuple(weights),
         )
 
     def score(self, query: str) -> ModelEstimates:
@@ -655,7 +655,7 @@ class Router:
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         est = self.score_embedding(x)
-        a = self.accuracy_weight(alpha)
+        a = float(self.accuracy_weight(alpha))
         scores = a * est.p_norm + (1.0 - a) * (1.0 - est.q_norm)
         if allowed is not None or excluded is not None:
             scores[~self._mask(allowed, excluded)] = -np.inf
