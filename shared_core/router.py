@@ -15,23 +15,25 @@ cost. ``alpha`` and the allowed models are call-time arguments, never fitted sta
 
 Two estimators share this code:
 
-* **the default** (``Router()``): per-cluster accuracies shrunk towards each model's global
-  accuracy by empirical Bayes (``shrinkage="auto"``: a cluster's own mean counts for
-  ``n / (n + s_i)``, ``s_i`` = within-cluster variance / between-cluster variance of model ``i``,
-  estimated from the training data), the ``top_k = 3`` nearest clusters blended by
-  ``softmax(-9 * distance)``, and accuracy and cost normalised over the whole table
-  (``normalisation="global"``: one min-max range over all clusters and models, so that one point
-  of accuracy or one dollar weighs the same in every cluster and the score is a single exchange
-  rate between accuracy and cost), and ``alpha`` read on a log-cost scale
-  (``alpha_scale="log_cost"``): ``alpha`` sets a budget ``E_min ** (1 - alpha) * E_max ** alpha``
-  between the expected cost per query of cheapest-first (``E_min``) and accuracy-first
-  (``E_max``) routing of the training data, and the score weighs accuracy as for the most
-  accurate routing of the training clusters whose expected cost fits that budget (the middle of
-  that routing's range of weights); equal steps of alpha are then equal
-  cost ratios (with the paper's reading, most of the cheap half of the trade-off happens between
-  alpha = 0 and 0.1). The weight used is in :attr:`RoutingDecision.accuracy_weight`;
+* **the default** (``Router()``), four changes to the paper, none tuned per data set:
+
+  - ``shrinkage="auto"``: per-cluster accuracies shrunk towards each model's global accuracy by
+    empirical Bayes; a cluster's own mean counts for ``n / (n + s_i)`` with ``s_i`` =
+    within-cluster variance / between-cluster variance of model ``i`` in the training data;
+  - ``top_k=3``: the 3 nearest clusters blended by ``softmax(-9 * distance)``;
+  - ``normalisation="global"``: p~ and q~ min-max normalised over the whole (clusters x models)
+    table, so that one point of accuracy or one dollar weighs the same in every cluster and the
+    score is one exchange rate between accuracy and cost;
+  - ``alpha_scale="log_cost"``: ``alpha`` sets a budget ``E_min ** (1 - alpha) * E_max ** alpha``
+    between the expected cost per query of cheapest-first (``E_min``) and accuracy-first
+    (``E_max``) routing of the training clusters; the score weighs accuracy as for the most
+    accurate routing whose expected cost fits that budget (the middle of that routing's range of
+    weights; :attr:`RoutingDecision.accuracy_weight`). Equal steps of alpha are then equal cost
+    ratios; read as a weight (the paper), most of the cheap half of the trade-off happens
+    between alpha = 0 and 0.1;
+
 * **the paper** (:meth:`Router.paper`): plain cluster means, the nearest cluster only, min-max
-  within each cluster (``normalisation="cluster"``), alpha used as it is
+  within each cluster (``normalisation="cluster"``), alpha used as the weight
   (``alpha_scale="identity"``); :meth:`Router.authors_code` is the authors' code variant
   (``top_k=3``, ``beta=9``, costs divided by the cluster's maximum).
 
@@ -42,9 +44,11 @@ Degenerate cases, explicitly:
 
 * a model with no data in a cluster takes that model's global mean score and cost (it is neither
   favoured nor punished for missing data); with ``shrinkage > 0`` (or ``"auto"``) every cluster
-  estimate is pulled towards the global mean, which also covers this case; with ``"auto"`` a
-  model whose accuracy does not vary across clusters beyond sampling noise gets its global mean
-  in every cluster, and one without within-cluster noise keeps its plain cluster means;
+  estimate is pulled towards the global mean, which also covers this case;
+* ``shrinkage="auto"``: a model whose accuracy does not vary across clusters beyond sampling
+  noise gets its global mean in every cluster; the within-cluster variance carries one
+  pseudo-degree of freedom at ``m (1 - m)`` (the largest a score in [0, 1] with mean ``m`` can
+  have), so that clusters of single queries, which show no noise, are still shrunk;
 * all models tie in a cluster: with ``normalisation="cluster"`` see :mod:`shared_core.scoring`
   (``p~ = 1``, ``q~ = 0`` for all); with ``"global"`` they get equal ``p~`` (so the cost decides,
   then the tie rule below); a table where every entry ties gets ``p~ = 1`` and ``q~ = 0``;
@@ -52,8 +56,9 @@ Degenerate cases, explicitly:
   warning; k-means never leaves a cluster empty, but a loaded file with an empty cluster falls
   back to the global means like a model without data;
 * ties between models' final scores go to the cheaper model (then the earlier name);
-* ``alpha_scale="log_cost"`` when every routing costs the same (one price, or free models):
-  alpha is used as it is.
+* ``alpha_scale="log_cost"`` when cheapest-first and accuracy-first routing cost the same, or
+  cheapest-first costs nothing (a free model): alpha is used as the weight, as in the paper;
+* router files written before these options existed load as the paper's method.
 
 Example:
     >>> from shared_core import Router, load_data
