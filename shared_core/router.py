@@ -58,7 +58,8 @@ Degenerate cases, explicitly:
 * ties between models' final scores go to the cheaper model (then the earlier name);
 * ``alpha_scale="log_cost"`` when cheapest-first and accuracy-first routing cost the same, or
   cheapest-first costs nothing (a free model): alpha is used as the weight, as in the paper;
-* router files written before these options existed load as the paper's method.
+* router files written before these options existed load with the method they were fitted with
+  (``normalisation="cluster"``, ``alpha_scale="identity"``).
 
 Example:
     >>> from shared_core import Router, load_data
