@@ -34,8 +34,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No real keys, endpoints or default router leak into the tests."""
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+               request: pytest.FixtureRequest) -> None:
+    """No real keys, endpoints or default router leak into the tests (live tests keep them)."""
+    if request.node.get_closest_marker("integration"):
+        return
     for name in _ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
