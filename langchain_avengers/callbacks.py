@@ -101,7 +101,7 @@ class AvengersCostCallbackHandler(BaseCallbackHandler):
     @property
     def total_cost(self) -> float:
         """USD of every priced call (see :attr:`unpriced_requests`)."""
-        return self.ledger.total_cost
+        return float(self.ledger.total_cost)
 
     @property
     def unpriced_requests(self) -> int:

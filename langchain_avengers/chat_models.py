@@ -180,6 +180,10 @@ class AvengersChatModel(BaseChatModel):
 
     # ------------------------------------------------------------------ LangChain identity
     @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "AVENGERS_API_KEY"}
+
+    @property
     def _llm_type(self) -> str:
         return "avengers-router"
 
@@ -708,7 +712,7 @@ class AvengersChatModel(BaseChatModel):
     @property
     def total_cost(self) -> float:
         """USD of every call this model (and its copies) recorded in :attr:`ledger`."""
-        return self.ledger.total_cost
+        return float(self.ledger.total_cost)
 
     def usage_summary(self, baseline: str | None = None) -> str:
         """The ledger's per-model table; with ``baseline`` (a spec), what routing saved."""

@@ -43,6 +43,17 @@ def test_public_api_is_pinned() -> None:
     ]
 
 
+@pytest.mark.parametrize("module", ["langchain_avengers", "langchain_avengers._convert",
+                                    "langchain_avengers.callbacks",
+                                    "langchain_avengers.chat_models"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0
+
+
 def test_import_loads_no_provider_sdk() -> None:
     code = ("import sys, langchain_avengers; "
             "print(sorted(m for m in ('openai', 'anthropic', 'google.genai') if m in sys.modules))")
