@@ -12,7 +12,6 @@ import pytest
 from langchain_avengers import AvengersChatModel
 from shared_core import Router
 from tests.conftest import ROUTERBENCH_SPECS
-from tests.conftest_stub import stub  # noqa: F401 - the fixture
 from tests.stub_llm_server import StubLLMServer
 
 SPECS = dict(ROUTERBENCH_SPECS)
@@ -50,7 +49,7 @@ def lc_router(router_file: Path) -> Router:
     return Router.load(router_file)
 
 
-def stub_options(stub: StubLLMServer, specs: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+def stub_options(stub: StubLLMServer, specs: dict[str, Any]) -> dict[str, Any]:
     """Provider options pointing every spec at the stub, with fast retries."""
     return {
         "retry_backoff": 0.001,
@@ -66,7 +65,7 @@ MakeModel = Callable[..., AvengersChatModel]
 
 
 @pytest.fixture
-def make_model(stub: StubLLMServer, lc_router: Router) -> MakeModel:  # noqa: F811
+def make_model(stub: StubLLMServer, lc_router: Router) -> MakeModel:
     """``make_model(**fields)``: an ``AvengersChatModel`` on the shared router whose spec
     candidates are served by the stub (``models=`` may add LangChain model objects)."""
 
