@@ -23,15 +23,6 @@ _ENV = (
 )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip, with its reason, each standard test a test class lists in ``offline_skips``."""
-    for item in items:
-        reasons = getattr(getattr(item, "cls", None), "offline_skips", None) or {}
-        name = getattr(item, "originalname", item.name)
-        if name in reasons:
-            item.add_marker(pytest.mark.skip(reason=reasons[name]))
-
-
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                request: pytest.FixtureRequest) -> None:

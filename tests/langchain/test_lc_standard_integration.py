@@ -3,15 +3,19 @@ Gemini specs) served by the local stub of the provider APIs.
 
 The stub answers like a cooperative model (see ``_responder.py``): it calls offered tools with
 arguments made from their schemas and returns JSON for JSON schemas, through each provider's
-real wire format and SDK. Tests that cannot apply offline skip with their reason.
+real wire format and SDK. The picture test_image_inputs downloads is served locally (respx).
+The skipped tests need inputs the core messages do not carry (PDF, audio, images inside tool
+results, Anthropic-format blocks) or VCR cassettes (a timing benchmark).
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import respx
 from langchain_core.messages import AIMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
@@ -21,7 +25,8 @@ from tests.langchain._responder import ResponderStub
 from tests.langchain.conftest import stub_options
 from tests.stub_llm_server import Reply, Tokens
 
-NETWORK = "downloads its input from the internet; tests never reach the network (pytest-socket)"
+PNG_BYTES = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +38,10 @@ def responder() -> Iterator[ResponderStub]:
 class TestAvengersChatModelIntegration(ChatModelIntegrationTests):
     params: dict[str, Any] = {}
     stub: ResponderStub
-    offline_skips = {
-        "test_image_inputs": f"test_image_inputs {NETWORK}; offline image inputs are tested in "
-                             "test_lc_convert.py",
-    }
-    """Standard tests that cannot apply here -> the reason (applied by conftest.py)."""
 
     @pytest.fixture(autouse=True)
     def _on_stub(self, request: pytest.FixtureRequest, responder: ResponderStub,
-                 lc_router: Router) -> None:
+                 lc_router: Router) -> Iterator[None]:
         request.cls.stub = responder
         request.cls.params = {
             "router": lc_router,
@@ -49,6 +49,15 @@ class TestAvengersChatModelIntegration(ChatModelIntegrationTests):
             "api_key": "test-key",
             "provider_options": stub_options(responder, lc_router.model_specs),
         }
+        if request.node.originalname != "test_image_inputs":
+            yield
+            return
+        # test_image_inputs downloads a picture with httpx: serve it locally, let the SDKs
+        # reach the stub, and nothing else.
+        with respx.mock(assert_all_called=False) as web:
+            web.get(host="raw.githubusercontent.com").respond(200, content=PNG_BYTES)
+            web.route(host="127.0.0.1").pass_through()
+            yield
 
     @property
     def chat_model_class(self) -> type[AvengersChatModel]:
