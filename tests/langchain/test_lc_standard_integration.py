@@ -3,9 +3,9 @@ Gemini specs) served by the local stub of the provider APIs.
 
 The stub answers like a cooperative model (see ``_responder.py``): it calls offered tools with
 arguments made from their schemas and returns JSON for JSON schemas, through each provider's
-real wire format and SDK. The picture test_image_inputs downloads is served locally (respx).
-The skipped tests need inputs the core messages do not carry (PDF, audio, images inside tool
-results, Anthropic-format blocks) or VCR cassettes (a timing benchmark).
+real wire format and SDK. The picture that test_image_inputs and test_anthropic_inputs
+download is served locally (respx). The skipped tests need inputs the core messages do not
+carry (PDF, audio, images inside tool results) or VCR cassettes (a timing benchmark).
 """
 
 from __future__ import annotations
@@ -49,11 +49,11 @@ class TestAvengersChatModelIntegration(ChatModelIntegrationTests):
             "api_key": "test-key",
             "provider_options": stub_options(responder, lc_router.model_specs),
         }
-        if request.node.originalname != "test_image_inputs":
+        if request.node.originalname not in ("test_image_inputs", "test_anthropic_inputs"):
             yield
             return
-        # test_image_inputs downloads a picture with httpx: serve it locally, let the SDKs
-        # reach the stub, and nothing else.
+        # These tests download a picture with httpx: serve it locally, let the SDKs reach the
+        # stub, and nothing else.
         with respx.mock(assert_all_called=False) as web:
             web.get(host="raw.githubusercontent.com").respond(200, content=PNG_BYTES)
             web.route(host="127.0.0.1").pass_through()
@@ -89,6 +89,10 @@ class TestAvengersChatModelIntegration(ChatModelIntegrationTests):
 
     @property
     def supports_image_urls(self) -> bool:
+        return True
+
+    @property
+    def supports_anthropic_inputs(self) -> bool:
         return True
 
     @property
