@@ -237,6 +237,13 @@ class AvengersChatModel(BaseChatModel):
                 self._engine = engine
             return self._engine
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> AvengersChatModel:
+        copy = super().model_copy(update=update, deep=deep)
+        if update and _ENGINE_FIELDS.intersection(update):
+            copy._engine, copy._targets = None, {}  # not the original's engine
+        return copy
+
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
         if name in _ENGINE_FIELDS and self.__pydantic_private__ is not None:

@@ -380,3 +380,12 @@ def test_settings_assigned_after_first_use_take_effect(make_model, stub) -> None
     assert llm.engine.route_on == "conversation" and len(llm.route(QUESTION).ranking) == 1
     llm.invoke(QUESTION)
     assert budget.spent == pytest.approx(llm.ledger.total_cost)  # subscribed once
+
+
+def test_model_copy_with_new_settings_gets_its_own_engine(make_model, stub) -> None:
+    llm = make_model(max_fallbacks=2)
+    llm.invoke(QUESTION)
+    copy = llm.model_copy(update={"max_fallbacks": 0})
+    assert len(copy.route(QUESTION).ranking) == 1
+    assert len(llm.route(QUESTION).ranking) == 3
+    assert copy.ledger is llm.ledger  # the copy still accounts in the same ledger
