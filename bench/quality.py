@@ -136,6 +136,39 @@ def score(router: Any, test: RoutingData, x_test: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def predictability(train: RoutingData, test: RoutingData, x_train: np.ndarray,
+                   x_test: np.ndarray, routers: dict[str, Router]) -> dict[str, float]:
+    """How well is each model's correctness on a test query predicted? Brier score (mean squared
+    error of the predicted score) of: each model's global mean (no routing information), the
+    per-task means (the task label, which queries do not carry), the routers' accuracy
+    estimates, 20 nearest neighbours, and a ridge regression on the embedding (a light
+    per-model correctness predictor, regularisation by cross-validation)."""
+    from sklearn.linear_model import RidgeCV
+
+    y = test.scores
+
+    def brier(pred: np.ndarray) -> float:
+        return float(np.nanmean((y - pred) ** 2))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        glob = np.nanmean(train.scores, axis=0)
+        tasks = np.array(train.datasets)
+        by_task = {t: np.nanmean(train.scores[tasks == t], axis=0) for t in np.unique(tasks)}
+        out = {"global mean per model": brier(np.broadcast_to(glob, y.shape)),
+               "task label (not available to a router)":
+                   brier(np.array([by_task.get(t, glob) for t in test.datasets]))}
+        for name, router in routers.items():
+            out[name] = brier(router.estimate_embeddings(x_test)[2])
+        nn = np.argpartition(-(x_test @ x_train.T), 19, axis=1)[:, :20]
+        out["kNN (20 neighbours)"] = brier(np.nanmean(train.scores[nn], axis=1))
+        filled = np.where(np.isnan(train.scores), glob, train.scores)
+        ridge = RidgeCV(alphas=np.logspace(-2, 3, 11), alpha_per_target=True)
+        out["ridge on the embedding"] = brier(np.clip(ridge.fit(x_train, filled).predict(x_test),
+                                                      0.0, 1.0))
+    return out
+
+
 def variant(base: Router, params: dict[str, Any]) -> Router:
     """``base`` with other estimator parameters: same k-means, statistics re-derived."""
     r = copy.copy(base)
@@ -195,6 +228,9 @@ def run_dataset(folder: Path, seeds: list[int], ablations: bool) -> dict[str, An
         t0 = time.perf_counter()
         default = Router(random_state=seed, embedder=helper.embedder).fit(train, x_train)
         fit_s.append(time.perf_counter() - t0)
+        if seed == seeds[0]:
+            out["brier"] = predictability(train, test, x_train, x_test, {
+                "paper (k=60)": variant(default, PAPER), "new default Router()": default})
         todo = dict(METHODS, **(ABLATIONS if ablations else {}))
         for name, params in todo.items():
             r = variant(default, params) if params else default
@@ -258,6 +294,10 @@ def table(name: str, res: dict[str, Any], seeds: list[int]) -> str:
             f"{cell(v['mean_best_accuracy_fine'], False):>15s}"
         )
     lines.append(f"best single: {best} (accuracy {ba:.4f}, ${bc:.4f} on the test set)")
+    base = res["brier"]["global mean per model"]
+    lines.append(f"predicting each model's score per test query (Brier, seed {seeds[0]}; lower is "
+                 "better; vs per-model global means): " + "; ".join(
+                     f"{k} {v:.4f} ({1 - v / base:+.1%})" for k, v in res["brier"].items()))
     for key, label in (("budget_curve", "21 alphas"), ("budget_curve_fine", "201 alphas")):
         c = res["vs_paper"][key]
         lines.append(
