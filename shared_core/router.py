@@ -271,8 +271,9 @@ class Router:
     """Performance-efficiency router (Avengers-Pro), with better-estimated cluster statistics.
 
     The defaults are the method measured best on held-out data (see ``bench/QUALITY.md``):
-    empirical-Bayes shrinkage, the 3 nearest clusters blended, global normalisation. The paper's
-    exact method is :meth:`Router.paper`, the authors' code variant :meth:`Router.authors_code`.
+    empirical-Bayes shrinkage, the 3 nearest clusters blended, global normalisation and a
+    log-cost alpha scale. The paper's exact method is :meth:`Router.paper`, the authors' code
+    variant :meth:`Router.authors_code`.
 
     Args:
         n_clusters: number of k-means clusters (the paper uses 60).
@@ -358,7 +359,7 @@ class Router:
         return (
             f"Router(n_clusters={self.n_clusters}, top_k={self.top_k}, "
             f"cost_normalisation={self.cost_normalisation!r}, shrinkage={self.shrinkage!r}, "
-            f"normalisation={self.normalisation!r}{fitted})"
+            f"normalisation={self.normalisation!r}, alpha_scale={self.alpha_scale!r}{fitted})"
         )
 
     @property
