@@ -111,9 +111,11 @@ class CostLedger:
             listener(rec)
 
     def subscribe(self, listener: Any) -> None:
-        """Call ``listener(record)`` for every future record (e.g. a budget)."""
+        """Call ``listener(record)`` for every future record (e.g. a budget); subscribing the
+        same listener again changes nothing, so a budget shared by several models counts once."""
         with self._lock:
-            self._listeners.append(listener)
+            if not any(existing is listener for existing in self._listeners):
+                self._listeners.append(listener)
 
     @property
     def records(self) -> tuple[CallRecord, ...]:

@@ -77,3 +77,11 @@ def test_ledger_plot(tmp_path):
         ledger.record(CallRecord("m", Usage(100 * i, 10), cost_usd=0.001 * i))
     path = ledger.plot(str(tmp_path / "c.png"), baseline="openai:gpt-4.1")
     assert open(path, "rb").read(4) == b"\x89PNG"
+
+
+def test_a_budget_subscribed_twice_counts_once():
+    ledger, budget = CostLedger(), Budget(1.0)
+    ledger.subscribe(budget)
+    ledger.subscribe(budget)
+    ledger.record(CallRecord("m", Usage(1, 1), cost_usd=0.25))
+    assert budget.spent == 0.25
