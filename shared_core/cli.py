@@ -62,13 +62,21 @@ def read_models_map(path: str | Path) -> dict[str, str]:
 
 def _fit(args: argparse.Namespace) -> int:
     data = load_data(args.data)
-    router = Router(
+    make = {"default": Router, "paper": Router.paper, "authors-code": Router.authors_code}
+    options = {
+        k: v
+        for k, v in (
+            ("top_k", args.top_k),
+            ("shrinkage", args.shrinkage),
+            ("cost_normalisation", args.cost_normalisation),
+        )
+        if v is not None
+    }
+    router = make[args.method](
         n_clusters=args.clusters,
         embedder=get_embedder(args.embedder),
         random_state=args.seed,
-        top_k=args.top_k,
-        shrinkage=args.shrinkage,
-        cost_normalisation=args.cost_normalisation,
+        **options,
     )
     specs = read_models_map(args.models) if args.models else {}
     unknown = sorted(set(specs) - set(data.models))
@@ -129,8 +137,14 @@ def _calibrate(args: argparse.Namespace) -> int:
     router = Router.load(args.router)
     data = load_data(args.data)
     result = calibrate(
-        router, data, target_cost=args.target_cost, target_accuracy=args.target_accuracy,
-        cv=args.cv, n_bootstrap=args.bootstrap, level=args.level, random_state=args.seed,
+        router,
+        data,
+        target_cost=args.target_cost,
+        target_accuracy=args.target_accuracy,
+        cv=args.cv,
+        n_bootstrap=args.bootstrap,
+        level=args.level,
+        random_state=args.seed,
     )
     print(result.explain())
     if args.json:
@@ -181,11 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0, help="k-means seed (default 0)")
     f.add_argument("--models", help="TOML/JSON map: router model name -> 'provider:model'")
     f.add_argument("--alpha", type=float, help="default alpha stored in the router file")
-    f.add_argument("--top-k", type=int, default=1, help="clusters blended per query (default 1)")
     f.add_argument(
-        "--shrinkage", type=float, default=0.0, help="pseudo-samples towards global means"
+        "--method",
+        choices=("default", "paper", "authors-code"),
+        default="default",
+        help="estimator: the library default (see bench/QUALITY.md), the paper's exact method, "
+        "or the authors' code variant (default: default)",
     )
-    f.add_argument("--cost-normalisation", choices=("minmax", "max"), default="minmax")
+    f.add_argument("--top-k", type=int, help="override: clusters blended per query")
+    f.add_argument(
+        "--shrinkage",
+        type=lambda v: v if v == "auto" else float(v),
+        help="override: 'auto' (empirical Bayes) or pseudo-samples towards global means",
+    )
+    f.add_argument("--cost-normalisation", choices=("minmax", "max"), help="override")
     f.set_defaults(func=_fit)
 
     r = sub.add_parser("route", help="route one query and explain the decision")
@@ -206,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_evaluate)
 
     c = sub.add_parser(
-        "calibrate", help="choose alpha for a cost or accuracy target on held-out data",
+        "calibrate",
+        help="choose alpha for a cost or accuracy target on held-out data",
         description="Pick the alpha that meets a cost or accuracy target on labelled queries the "
         "router was not fitted on (or, with --cv, by cross-validation on DATA), and report the "
         "expected accuracy and cost with a bootstrap band. Exit status 1 if the target is not met.",
@@ -215,14 +239,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("data", nargs="+", help="held-out labelled data (or training data with --cv)")
     target = c.add_mutually_exclusive_group(required=True)
     target.add_argument(
-        "--target-cost", help="fraction of the best single model's cost (0.3, 30%%) or USD per "
-        "1k queries ('$0.5/1k')")
+        "--target-cost",
+        help="fraction of the best single model's cost (0.3, 30%%) or USD per "
+        "1k queries ('$0.5/1k')",
+    )
     target.add_argument(
-        "--target-accuracy", help="fraction of the best single model's accuracy (0.98, 98%%)")
-    c.add_argument("--cv", type=int, help="K-fold cross-validation on DATA (refits the router's "
-                   "configuration on K-1 folds); default: DATA is held out")
-    c.add_argument("--save", action="store_true", help="store the chosen alpha as the router's "
-                   "default (rewrites ROUTER)")
+        "--target-accuracy", help="fraction of the best single model's accuracy (0.98, 98%%)"
+    )
+    c.add_argument(
+        "--cv",
+        type=int,
+        help="K-fold cross-validation on DATA (refits the router's "
+        "configuration on K-1 folds); default: DATA is held out",
+    )
+    c.add_argument(
+        "--save",
+        action="store_true",
+        help="store the chosen alpha as the router's default (rewrites ROUTER)",
+    )
     c.add_argument("--json", help="write the result (with the accuracy/cost curve) here")
     c.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     c.add_argument("--level", type=float, default=0.9, help="band coverage (default 0.9)")

@@ -129,3 +129,29 @@ def test_demo_runs_offline(data_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "gpt-4-1106-preview" in out and "router alpha=0.7" in out and "-> " in out
     assert (tmp_path / "report.json").exists() and (tmp_path / "alpha_model_share.png").exists()
+
+
+def test_fit_uses_the_library_default_unless_told(small_train, tmp_path):
+    out = tmp_path / "r.json"
+    assert main(["fit", str(small_train), "-o", str(out), "--clusters", "4"]) == 0
+    default, reference = Router.load(out), Router(n_clusters=4)
+    assert (default.top_k, default.shrinkage) == (reference.top_k, reference.shrinkage)
+    assert (
+        main(
+            [
+                "fit",
+                str(small_train),
+                "-o",
+                str(out),
+                "--clusters",
+                "4",
+                "--method",
+                "paper",
+                "--top-k",
+                "2",
+            ]
+        )
+        == 0
+    )
+    paper, reference = Router.load(out), Router.paper(n_clusters=4)
+    assert (paper.top_k, paper.shrinkage, paper.normalisation) == (2, 0.0, reference.normalisation)
