@@ -21,7 +21,7 @@ from typing import Any
 from shared_core._errors import AvengersError, ConfigurationError
 from shared_core.data import load_data
 from shared_core.defaults import default_router_path
-from shared_core.embeddings import get_embedder
+from shared_core.embeddings import CachedEmbedder, get_embedder
 from shared_core.evaluation import evaluate, format_table, parse_alphas, plot_report
 from shared_core.router import Router
 
@@ -60,6 +60,12 @@ def read_models_map(path: str | Path) -> dict[str, str]:
     return dict(doc)
 
 
+def _cached_embeddings(router: Router, queries: Sequence[str], no_cache: bool) -> Any:
+    """Embed a corpus through the on-disk cache (``$AVENGERS_CACHE_DIR``), unless told not to."""
+    embedder = router._get_embedder()
+    return (embedder if no_cache else CachedEmbedder(embedder)).embed(list(queries))
+
+
 def _fit(args: argparse.Namespace) -> int:
     data = load_data(args.data)
     make = {"default": Router, "paper": Router.paper, "authors-code": Router.authors_code}
@@ -86,7 +92,7 @@ def _fit(args: argparse.Namespace) -> int:
             f"known: {', '.join(data.models)}"
         )
     t0 = time.perf_counter()
-    router.fit(data)
+    router.fit(data, embeddings=_cached_embeddings(router, data.queries, args.no_cache))
     router.model_specs = specs
     if args.alpha is not None:
         router.default_alpha = args.alpha
@@ -118,7 +124,8 @@ def _route(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     router = Router.load(args.router)
     data = load_data(args.data)
-    report = evaluate(router, data, parse_alphas(args.alphas))
+    alphas = parse_alphas(args.alphas)
+    report = evaluate(router, data, alphas, _cached_embeddings(router, data.queries, args.no_cache))
     print(format_table(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -209,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override: 'auto' (empirical Bayes) or pseudo-samples towards global means",
     )
     f.add_argument("--cost-normalisation", choices=("minmax", "max"), help="override")
+    f.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
     f.set_defaults(func=_fit)
 
     r = sub.add_parser("route", help="route one query and explain the decision")
@@ -226,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--alphas", help="'0,0.5,1' or '0:1:0.05' (default 0:1:0.05)")
     e.add_argument("--json", help="write the report as JSON here")
     e.add_argument("--plot", help="write the accuracy-vs-cost plot here (PNG); two more beside it")
+    e.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")
     e.set_defaults(func=_evaluate)
 
     c = sub.add_parser(

@@ -26,6 +26,18 @@ ROUTERBENCH_SPECS = {
 }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """The embedding cache of CLI runs goes to a temporary folder, not the user's home."""
+    old = os.environ.get("AVENGERS_CACHE_DIR")
+    os.environ["AVENGERS_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("AVENGERS_CACHE_DIR", None)
+    else:
+        os.environ["AVENGERS_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA_DIR.exists():

@@ -155,3 +155,15 @@ def test_fit_uses_the_library_default_unless_told(small_train, tmp_path):
     )
     paper, reference = Router.load(out), Router.paper(n_clusters=4)
     assert (paper.top_k, paper.shrinkage, paper.normalisation) == (2, 0.0, reference.normalisation)
+
+
+def test_fit_and_evaluate_share_the_embedding_cache(small_train, tmp_path, monkeypatch):
+    monkeypatch.setenv("AVENGERS_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "r.json"
+    assert main(["fit", str(small_train), "-o", str(out), "--clusters", "4"]) == 0
+    cached = list((tmp_path / "cache").rglob("*.npy"))
+    assert len(cached) == 1
+    assert main(["evaluate", str(out), str(small_train), "--alphas", "0,1"]) == 0
+    assert list((tmp_path / "cache").rglob("*.npy")) == cached  # same corpus: a cache hit
+    assert main(["fit", str(small_train), "-o", str(out), "--clusters", "4", "--no-cache"]) == 0
+    assert list((tmp_path / "cache").rglob("*.npy")) == cached
