@@ -14,7 +14,7 @@ import json
 import sys
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,11 @@ def _cached_embeddings(router: Router, queries: Sequence[str], no_cache: bool) -
 
 def _fit(args: argparse.Namespace) -> int:
     data = load_data(args.data)
-    make = {"default": Router, "paper": Router.paper, "authors-code": Router.authors_code}
+    make: dict[str, Callable[..., Router]] = {
+        "default": Router,
+        "paper": Router.paper,
+        "authors-code": Router.authors_code,
+    }
     options = {
         k: v
         for k, v in (

@@ -411,6 +411,16 @@ class RoutedChat:
         resp = event.response
         served = next((m for m in chain if self.targets[m] == resp.spec), selection.model)
         latency = time.perf_counter() - t0
+        # a stream only moves on before its first event, so every model ranked before the one
+        # that served failed without output (and without cost)
+        attempts = (
+            tuple(
+                (self.targets[m], 0.0, "failed before any output")
+                for m in chain[: chain.index(served)]
+            )
+            if served in chain
+            else ()
+        )
         self.record(
             selection,
             model=served,
@@ -418,14 +428,16 @@ class RoutedChat:
             cost_usd=resp.cost_usd,
             spec=resp.spec,
             latency_s=latency,
+            attempts=attempts,
         )
         meta = {
             **selection.metadata(),
             "model": served,
             "spec": resp.spec,
             "cost_usd": resp.cost_usd,
+            "fallback_attempts": [a[0] for a in attempts],
         }
-        return RoutedResponse(resp, selection, served, (), latency, meta)
+        return RoutedResponse(resp, selection, served, attempts, latency, meta)
 
     def stream(
         self, request: ChatRequest, selection: Selection | None = None, **select_kwargs: Any
