@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.generic_utils import (
@@ -99,6 +101,91 @@ class _Call:
     passthrough: dict[str, Any] = field(default_factory=dict)
     failures: list[tuple[str, BaseException]] = field(default_factory=list)
     t0: float = field(default_factory=time.perf_counter)
+
+
+_END: Any = object()  # after the last chunk of a LlamaIndex LLM object's stream
+
+
+def _scoped(gen: Iterator[ChatResponse]) -> Iterator[Any]:
+    """A LlamaIndex LLM object's stream, each step taken inside :func:`inside_routed_call`
+    (so cost handlers do not count the inner call), then ``_END``."""
+    while True:
+        with inside_routed_call():
+            inner = next(gen, _END)
+        yield inner
+        if inner is _END:
+            return
+
+
+async def _ascoped(gen: AsyncIterator[ChatResponse]) -> AsyncIterator[Any]:
+    """Async :func:`_scoped`."""
+    while True:
+        with inside_routed_call():
+            inner = await anext(gen, _END)
+        yield inner
+        if inner is _END:
+            return
+
+
+@dataclass
+class _Try:
+    """One step of a call's fallback plan, shared by the sync and async streams.
+
+    As a context manager it records a failure raised before any output and lets the plan move on
+    to the next step; after output, or at the last step, the failure is raised.
+    """
+
+    llm: AvengersLLM
+    call: _Call
+    step: Selection
+    last: bool
+    started: bool = False
+    text: list[str] = field(default_factory=list)
+    inner: ChatResponse | None = None
+
+    def __enter__(self) -> _Try:
+        return self
+
+    def __exit__(self, exc_type: Any, e: BaseException | None, tb: Any) -> bool:
+        if not isinstance(e, Exception) or self.started:
+            return False
+        self.llm._failed(self.call, self.step, e, self.last)
+        return True  # fall back to the next step
+
+    def items(self) -> Iterator[Any]:
+        """What the step streams: engine events for a spec, else the object's chunks."""
+        if isinstance(self.step.target, str):
+            return self.llm.engine.stream(self.call.request, self.step)
+        with inside_routed_call():
+            return _scoped(self.llm._object_stream(self.call, self.step.target, False)())
+
+    async def aitems(self) -> AsyncIterator[Any]:
+        """Async :meth:`items`."""
+        if isinstance(self.step.target, str):
+            return self.llm.engine.astream(self.call.request, self.step)
+        with inside_routed_call():
+            gen = await self.llm._object_stream(self.call, self.step.target, True)()
+        return _ascoped(gen)
+
+    def chunks(self, item: Any) -> tuple[ChatResponse, ...]:
+        """The LlamaIndex chunks for one streamed item (none for items not shown)."""
+        if isinstance(item, ChatResponse):  # a LlamaIndex LLM object's chunk
+            self.started, self.inner = True, item
+            return (ChatResponse(message=item.message, delta=item.delta, raw=item.raw,
+                                 logprobs=item.logprobs,
+                                 additional_kwargs=dict(item.additional_kwargs)),)
+        if item is _END:  # the object's stream is over: its last chunk holds the whole answer
+            self.started = True
+            return (self.llm._from_object(self.call, self.step, self.inner or ChatResponse(
+                message=ChatMessage(role=MessageRole.ASSISTANT, content=""))),)
+        if isinstance(item, TextDelta) and item.text:
+            self.started = True
+            self.text.append(item.text)
+            return (ChatResponse(message=to_llama_message("".join(self.text)), delta=item.text),)
+        if isinstance(item, RoutedResponse):  # after the engine's StreamEnd: the whole answer
+            self.started = True
+            return (self.llm._from_routed(self.call, item),)
+        return ()  # tool-call fragments, usage and StreamEnd arrive whole in RoutedResponse
 
 
 def _cost_of(usage: Usage | None, model_name: str | None) -> float | None:
@@ -469,133 +556,47 @@ class AvengersLLM(FunctionCallingLLM):
             return {"chat_history": call.messages, **call.tool_kwargs, **call.passthrough}
         return dict(call.passthrough)
 
-    # ------------------------------------------------------------------ chat
-    def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+    # ------------------------------------------------------------------ calling
+    def _tries(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> list[_Try]:
+        """The fallback plan of one call: prepare it, then one :class:`_Try` per step."""
         call = self._prepare(messages, kwargs)
         steps = self._steps(call.selection)
-        for i, step in enumerate(steps):
-            try:
-                if isinstance(step.target, str):
-                    return self._from_routed(call, self.engine.chat(call.request, step))
-                target = step.target
-                with inside_routed_call():
-                    if call.tools:
-                        inner = target.chat_with_tools(call.tools, **self._object_kwargs(call))
-                    else:
-                        inner = target.chat(call.messages, **self._object_kwargs(call))
-                return self._from_object(call, step, inner)
-            except Exception as e:  # noqa: BLE001 - fall back, re-raised after the last try
-                self._failed(call, step, e, last=i == len(steps) - 1)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return [_Try(self, call, step, last=i == len(steps) - 1) for i, step in enumerate(steps)]
 
-    async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        call = self._prepare(messages, kwargs)
-        steps = self._steps(call.selection)
-        for i, step in enumerate(steps):
-            try:
-                if isinstance(step.target, str):
-                    return self._from_routed(call, await self.engine.achat(call.request, step))
-                target = step.target
-                with inside_routed_call():
-                    if call.tools:
-                        inner = await target.achat_with_tools(
-                            call.tools, **self._object_kwargs(call))
-                    else:
-                        inner = await target.achat(call.messages, **self._object_kwargs(call))
-                return self._from_object(call, step, inner)
-            except Exception as e:  # noqa: BLE001 - fall back, re-raised after the last try
-                self._failed(call, step, e, last=i == len(steps) - 1)
-        raise AssertionError("unreachable")  # pragma: no cover
+    def _object_stream(self, call: _Call, target: Any, asynchronous: bool) -> Callable[[], Any]:
+        """The streaming call on a LlamaIndex LLM object (with tools when the call has them)."""
+        if call.tools:
+            fn = target.astream_chat_with_tools if asynchronous else target.stream_chat_with_tools
+            return partial(fn, call.tools, **self._object_kwargs(call))
+        fn = target.astream_chat if asynchronous else target.stream_chat
+        return partial(fn, call.messages, **self._object_kwargs(call))
 
-    # ------------------------------------------------------------------ streams
-    def _spec_chunk(self, call: _Call, item: Any, text: list[str]) -> ChatResponse | None:
-        """One engine stream item -> a LlamaIndex chunk (``None`` for items not shown)."""
-        if isinstance(item, TextDelta) and item.text:
-            text.append(item.text)
-            return ChatResponse(message=to_llama_message("".join(text)), delta=item.text)
-        if isinstance(item, RoutedResponse):
-            return self._from_routed(call, item)
-        return None  # tool-call fragments, usage and StreamEnd arrive whole in RoutedResponse
-
-    @staticmethod
-    def _object_chunk(inner: ChatResponse) -> ChatResponse:
-        return ChatResponse(message=inner.message, delta=inner.delta, raw=inner.raw,
-                            logprobs=inner.logprobs,
-                            additional_kwargs=dict(inner.additional_kwargs))
-
+    # The fallback loop lives only in the two streams (sync and async differ only in how they
+    # iterate); the non-streaming forms return a stream's final response, which carries the
+    # whole message, the usage and the routing facts.
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        call = self._prepare(messages, kwargs)
-        steps = self._steps(call.selection)
-        for i, step in enumerate(steps):
-            started = False
-            try:
-                if isinstance(step.target, str):
-                    text: list[str] = []
-                    for item in self.engine.stream(call.request, step):
-                        chunk = self._spec_chunk(call, item, text)
-                        if chunk is not None:
-                            started = True
-                            yield chunk
-                    return
-                target = step.target
-                with inside_routed_call():
-                    if call.tools:
-                        gen = target.stream_chat_with_tools(call.tools, **self._object_kwargs(call))
-                    else:
-                        gen = target.stream_chat(call.messages, **self._object_kwargs(call))
-                last: ChatResponse | None = None
-                while True:
-                    with inside_routed_call():
-                        inner = next(gen, None)
-                    if inner is None:
-                        break
-                    started, last = True, inner
-                    yield self._object_chunk(inner)
-                yield self._from_object(call, step, last or ChatResponse(message=ChatMessage(
-                    role=MessageRole.ASSISTANT, content="")))
+        for t in self._tries(messages, kwargs):
+            with t:
+                for item in t.items():
+                    yield from t.chunks(item)
                 return
-            except Exception as e:  # noqa: BLE001 - fall back only before output
-                if started:
-                    raise
-                self._failed(call, step, e, last=i == len(steps) - 1)
 
     async def _astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any
                             ) -> ChatResponseAsyncGen:
-        call = self._prepare(messages, kwargs)
-        steps = self._steps(call.selection)
-        for i, step in enumerate(steps):
-            started = False
-            try:
-                if isinstance(step.target, str):
-                    text: list[str] = []
-                    async for item in self.engine.astream(call.request, step):
-                        chunk = self._spec_chunk(call, item, text)
-                        if chunk is not None:
-                            started = True
-                            yield chunk
-                    return
-                target = step.target
-                with inside_routed_call():
-                    if call.tools:
-                        gen = await target.astream_chat_with_tools(
-                            call.tools, **self._object_kwargs(call))
-                    else:
-                        gen = await target.astream_chat(call.messages, **self._object_kwargs(call))
-                last: ChatResponse | None = None
-                while True:
-                    with inside_routed_call():
-                        inner = await anext(gen, None)
-                    if inner is None:
-                        break
-                    started, last = True, inner
-                    yield self._object_chunk(inner)
-                yield self._from_object(call, step, last or ChatResponse(message=ChatMessage(
-                    role=MessageRole.ASSISTANT, content="")))
+        for t in self._tries(messages, kwargs):
+            with t:
+                async for item in await t.aitems():
+                    for chunk in t.chunks(item):
+                        yield chunk
                 return
-            except Exception as e:  # noqa: BLE001 - fall back only before output
-                if started:
-                    raise
-                self._failed(call, step, e, last=i == len(steps) - 1)
+
+    def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return deque(self._stream_chat(messages, **kwargs), maxlen=1)[0]
+
+    async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        async for last in self._astream_chat(messages, **kwargs):  # noqa: B007 - the final one
+            pass
+        return last
 
     # ------------------------------------------------------------------ LlamaIndex API
     @llm_chat_callback()

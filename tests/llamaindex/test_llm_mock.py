@@ -159,6 +159,9 @@ def test_fallback_to_the_next_ranked_object(make_router) -> None:
         def chat(self, messages, **kwargs):  # a third-party LLM failing before output
             raise RuntimeError("provider down")
 
+        def stream_chat(self, messages, **kwargs):  # AvengersLLM.chat streams from its targets
+            raise RuntimeError("provider down")
+
     probe = AvengersLLM(router=make_router(), models={STRONG: MockFunctionCallingLLM(),
                                                       CHEAP: MockFunctionCallingLLM()})
     first = probe.route(QUESTION).model
