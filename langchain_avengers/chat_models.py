@@ -6,11 +6,11 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -20,6 +20,10 @@ from langchain_core.callbacks import (
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
+from langchain_core.language_models.chat_models import (
+    agenerate_from_stream,
+    generate_from_stream,
+)
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import add_usage
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
@@ -27,7 +31,7 @@ from langchain_core.output_parsers.openai_tools import (
     JsonOutputKeyToolsParser,
     PydanticToolsParser,
 )
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema
@@ -40,7 +44,6 @@ from langchain_avengers._convert import (
     delta_to_chunk,
     final_chunk,
     from_usage_metadata,
-    to_ai_message,
     to_core_messages,
     to_openai_tool,
     to_tool_choice,
@@ -52,6 +55,8 @@ from shared_core.messages import ChatRequest, ImagePart, Message, TextDelta, Too
 from shared_core.pricing import cost as price
 from shared_core.router import Router
 from shared_core.usage import Budget, CostLedger
+
+T = TypeVar("T")
 
 INNER_RUN_TAG = "avengers:inner"
 """Tag of the nested run when a routed call is served by a LangChain model object; the cost
@@ -171,7 +176,8 @@ class AvengersChatModel(BaseChatModel):
     """One API key for every provider spec (read from ``AVENGERS_API_KEY``); ``None`` lets
     each provider read its own variable (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...)."""
     streaming: bool = False
-    """Whether ``invoke`` streams from the provider internally (callbacks get tokens)."""
+    """Whether ``invoke`` streams its output internally: callbacks get tokens and LangChain
+    model objects are streamed too (provider specs are always streamed; the usage is the same)."""
 
     _engine: RoutedChat | None = PrivateAttr(default=None)
     _targets: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -466,26 +472,19 @@ class AvengersChatModel(BaseChatModel):
             config["callbacks"] = child
         return target, {"config": config, "stop": plan.stop, **plan.extra}
 
-    def _object_result(self, plan: _Plan, name: str, msg: AIMessage, t0: float) -> ChatResult:
-        metadata = self._record_object(plan, name, msg.usage_metadata, msg.response_metadata, t0)
-        out = AIMessage(
-            content=msg.content, additional_kwargs=msg.additional_kwargs,
-            tool_calls=msg.tool_calls, invalid_tool_calls=msg.invalid_tool_calls,
-            usage_metadata=msg.usage_metadata, response_metadata=metadata,
-        )
-        return ChatResult(generations=[ChatGeneration(message=out)])
-
     @staticmethod
-    def _pass_chunk(chunk: AIMessageChunk, acc: dict[str, Any]) -> ChatGenerationChunk:
-        """An object target's chunk without usage/metadata (collected in ``acc`` for the last
-        chunk, so that adding the chunks never double counts)."""
-        if chunk.usage_metadata:
-            acc["usage"] = add_usage(acc.get("usage"), chunk.usage_metadata)
-        acc["meta"] = {**acc.get("meta", {}), **chunk.response_metadata}
+    def _pass_chunk(part: AIMessage, acc: dict[str, Any]) -> ChatGenerationChunk:
+        """An object target's chunk (or whole message) without usage/metadata (collected in
+        ``acc`` for the last chunk, so that adding the chunks never double counts)."""
+        if part.usage_metadata:
+            acc["usage"] = add_usage(acc.get("usage"), part.usage_metadata)
+        acc["meta"] = {**acc.get("meta", {}), **part.response_metadata}
+        calls: dict[str, Any] = (
+            {"tool_call_chunks": part.tool_call_chunks} if isinstance(part, AIMessageChunk)
+            else {"tool_calls": part.tool_calls, "invalid_tool_calls": part.invalid_tool_calls}
+        )
         return ChatGenerationChunk(message=AIMessageChunk(
-            content=chunk.content, additional_kwargs=chunk.additional_kwargs,
-            tool_call_chunks=chunk.tool_call_chunks,
-        ))
+            content=part.content, additional_kwargs=part.additional_kwargs, **calls))
 
     def _object_final(self, plan: _Plan, name: str, acc: dict[str, Any],
                       t0: float) -> ChatGenerationChunk:
@@ -493,11 +492,6 @@ class AvengersChatModel(BaseChatModel):
         metadata = self._record_object(plan, name, usage, acc.get("meta", {}), t0)
         return ChatGenerationChunk(message=AIMessageChunk(
             content="", usage_metadata=usage, response_metadata=metadata, chunk_position="last"))
-
-    def _spec_result(self, plan: _Plan, routed: RoutedResponse) -> ChatResult:
-        r = routed.response
-        msg = to_ai_message(r.text, r.tool_calls, r.usage, self._spec_metadata(plan, routed))
-        return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def _spec_chunk(self, plan: _Plan, item: Any) -> ChatGenerationChunk | None:
         if isinstance(item, TextDelta | ToolCallDelta):
@@ -525,125 +519,68 @@ class AvengersChatModel(BaseChatModel):
         return isinstance(self.engine.targets[group[0]], str)
 
     # ------------------------------------------------------------------ calling
-    # Each entry point walks the ranking group by group (a run of spec targets goes to the
-    # engine, which falls back within it; a LangChain object is called here). A candidate that
-    # fails before producing output is recorded and the next group is tried.
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None,
-                  **kwargs: Any) -> ChatResult:
+    # A call walks the ranking group by group (:meth:`_steps`): a run of spec targets goes to
+    # the engine, which falls back within it; a LangChain object is called here. A group that
+    # fails before producing output is recorded and the next one is tried. Only ``_stream`` and
+    # ``_astream`` hold that loop (they differ in how they iterate, nothing else); the
+    # non-streaming calls are derived from them.
+    def _steps(self, messages: list[BaseMessage], stop: list[str] | None, run_manager: Any,
+               kwargs: dict[str, Any], invoke_objects: bool) -> Iterator[_Step]:
+        """The call's attempts in rank order; raises :class:`AllModelsFailedError` when the
+        caller asks for one more after every group has failed."""
         plan = self._plan(messages, stop, kwargs)
         for group in plan.groups:
             t0 = time.perf_counter()
-            if self._is_spec(group):
-                try:
-                    routed = self.engine.chat(plan.request, replace(plan.selection, ranking=group))
-                except AvengersError as e:
-                    self._failed(plan, group, e)
-                    continue
-                return self._spec_result(plan, routed)
-            target, call_kw = self._object_runnable(plan, group[0], run_manager)
-            try:
-                msg = target.invoke(plan.messages, **call_kw)
-            except Exception as e:  # the object's own errors: move on to the next candidate
-                self._failed(plan, group, e)
-                continue
-            return self._object_result(plan, group[0], msg, t0)
+            target, call_kw = ((None, {}) if self._is_spec(group)
+                               else self._object_runnable(plan, group[0], run_manager))
+            yield _Step(self, plan, group, target, call_kw, invoke_objects, t0)
         raise self._all_failed(plan)
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        return generate_from_stream(
+            self._stream(messages, stop, run_manager, invoke_objects=True, **kwargs))
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None,
                          **kwargs: Any) -> ChatResult:
-        plan = self._plan(messages, stop, kwargs)
-        for group in plan.groups:
-            t0 = time.perf_counter()
-            if self._is_spec(group):
-                try:
-                    routed = await self.engine.achat(plan.request,
-                                                     replace(plan.selection, ranking=group))
-                except AvengersError as e:
-                    self._failed(plan, group, e)
-                    continue
-                return self._spec_result(plan, routed)
-            target, call_kw = self._object_runnable(plan, group[0], run_manager)
-            try:
-                msg = await target.ainvoke(plan.messages, **call_kw)
-            except Exception as e:
-                self._failed(plan, group, e)
-                continue
-            return self._object_result(plan, group[0], msg, t0)
-        raise self._all_failed(plan)
+        return await agenerate_from_stream(
+            self._astream(messages, stop, run_manager, invoke_objects=True, **kwargs))
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None,
-                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        plan = self._plan(messages, stop, kwargs)
-        for group in plan.groups:
-            t0 = time.perf_counter()
-            started = False
-            if self._is_spec(group):
-                try:
-                    for item in self.engine.stream(plan.request,
-                                                   replace(plan.selection, ranking=group)):
-                        chunk = self._spec_chunk(plan, item)
-                        if chunk is not None:
-                            started = True
-                            yield chunk
-                except AvengersError as e:
-                    if started:
-                        raise
-                    self._failed(plan, group, e)
-                    continue
-                return
-            target, call_kw = self._object_runnable(plan, group[0], run_manager)
-            acc: dict[str, Any] = {}
+                run_manager: CallbackManagerForLLMRun | None = None, *,
+                invoke_objects: bool = False, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        """Stream the routed call; ``invoke_objects`` (non-streaming calls) has LangChain
+        model objects answer through ``invoke``, as many report usage only then."""
+        for step in self._steps(messages, stop, run_manager, kwargs, invoke_objects):
             try:
-                for part in target.stream(plan.messages, **call_kw):
-                    started = True
-                    yield self._pass_chunk(part, acc)
-            except Exception as e:
-                if started:
-                    raise
-                self._failed(plan, group, e)
+                for item in step.items():
+                    if (chunk := step.chunk(item)) is not None:
+                        yield chunk
+            except step.fallback as e:
+                step.fail(e)
                 continue
-            yield self._object_final(plan, group[0], acc, t0)
+            if (last := step.final()) is not None:
+                yield last
             return
-        raise self._all_failed(plan)
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None, *,
+                       invoke_objects: bool = False,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
-        plan = self._plan(messages, stop, kwargs)
-        for group in plan.groups:
-            t0 = time.perf_counter()
-            started = False
-            if self._is_spec(group):
-                try:
-                    async for item in self.engine.astream(plan.request,
-                                                          replace(plan.selection, ranking=group)):
-                        chunk = self._spec_chunk(plan, item)
-                        if chunk is not None:
-                            started = True
-                            yield chunk
-                except AvengersError as e:
-                    if started:
-                        raise
-                    self._failed(plan, group, e)
-                    continue
-                return
-            target, call_kw = self._object_runnable(plan, group[0], run_manager)
-            acc: dict[str, Any] = {}
+        """Async :meth:`_stream`."""
+        for step in self._steps(messages, stop, run_manager, kwargs, invoke_objects):
             try:
-                async for part in target.astream(plan.messages, **call_kw):
-                    started = True
-                    yield self._pass_chunk(part, acc)
-            except Exception as e:
-                if started:
-                    raise
-                self._failed(plan, group, e)
+                async for item in step.aitems():
+                    if (chunk := step.chunk(item)) is not None:
+                        yield chunk
+            except step.fallback as e:
+                step.fail(e)
                 continue
-            yield self._object_final(plan, group[0], acc, t0)
+            if (last := step.final()) is not None:
+                yield last
             return
-        raise self._all_failed(plan)
 
     # ------------------------------------------------------------------ tools and schemas
     def bind_tools(
@@ -724,6 +661,71 @@ class AvengersChatModel(BaseChatModel):
     def usage_summary(self, baseline: str | None = None) -> str:
         """The ledger's per-model table; with ``baseline`` (a spec), what routing saved."""
         return self.ledger.summary(baseline)
+
+
+@dataclass
+class _Step:
+    """One attempt of a routed call: a group of ranked candidates (a run of spec targets, within
+    which the engine falls back, or one LangChain model object) and how its output becomes
+    chunks. Everything but the iteration itself is shared by ``_stream`` and ``_astream``."""
+
+    llm: AvengersChatModel
+    plan: _Plan
+    group: tuple[str, ...]
+    target: Runnable[Any, Any] | None
+    """The LangChain model object serving the group (tools bound); ``None`` for spec targets."""
+    call_kw: dict[str, Any]
+    invoke: bool
+    """Call the object with ``invoke``/``ainvoke`` (one whole message) instead of streaming."""
+    t0: float
+    started: bool = False
+    acc: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fallback(self) -> tuple[type[BaseException], ...]:
+        """The errors that move on to the next group: none once output has started; the
+        engine's own for spec targets, any error of a LangChain object."""
+        if self.started:
+            return ()
+        return (AvengersError,) if self.target is None else (Exception,)
+
+    def _selection(self) -> Selection:
+        return replace(self.plan.selection, ranking=self.group)
+
+    def items(self) -> Iterator[Any]:
+        if self.target is None:
+            return self.llm.engine.stream(self.plan.request, self._selection())
+        if self.invoke:
+            return iter((self.target.invoke(self.plan.messages, **self.call_kw),))
+        return self.target.stream(self.plan.messages, **self.call_kw)
+
+    def aitems(self) -> AsyncIterator[Any]:
+        if self.target is None:
+            return self.llm.engine.astream(self.plan.request, self._selection())
+        if self.invoke:
+            return _one(self.target.ainvoke(self.plan.messages, **self.call_kw))
+        return self.target.astream(self.plan.messages, **self.call_kw)
+
+    def chunk(self, item: Any) -> ChatGenerationChunk | None:
+        """``item`` as a chunk (``None``: carried by the final chunk); output has started."""
+        chunk = (self.llm._spec_chunk(self.plan, item) if self.target is None
+                 else self.llm._pass_chunk(item, self.acc))
+        self.started = self.started or chunk is not None
+        return chunk
+
+    def final(self) -> ChatGenerationChunk | None:
+        """An object's last chunk: its usage and our metadata (the engine's stream ends with
+        its own)."""
+        if self.target is None:
+            return None
+        return self.llm._object_final(self.plan, self.group[0], self.acc, self.t0)
+
+    def fail(self, error: BaseException) -> None:
+        self.llm._failed(self.plan, self.group, error)
+
+
+async def _one(awaitable: Awaitable[T]) -> AsyncIterator[T]:
+    yield await awaitable
 
 
 __all__ = ["AvengersChatModel", "INNER_RUN_TAG"]

@@ -119,7 +119,7 @@ def test_streamed_and_unstreamed_agent_cost_the_same(make_model, stub: StubLLMSe
         chunks = list(agent.stream({"messages": [HumanMessage(QUESTION)]},
                                    stream_mode="messages"))
     assert chunks
-    assert [r.stream for r in stub.requests] == [False, False, True, True]
+    assert [r.stream for r in stub.requests] == [True, True, True, True]  # invoke streams too
     assert plain.usage == streamed.usage
     assert plain.total_tokens == sum(u.input + u.output for u in usages[:2])
     assert streamed.total_cost == pytest.approx(plain.total_cost, rel=1e-12)

@@ -304,10 +304,33 @@ def test_no_unexpected_warnings_on_routed_calls(make_model, stub) -> None:
 def test_streaming_field_streams_invoke(make_model, stub: StubLLMServer) -> None:
     plain = make_model().invoke(QUESTION)
     streamed = make_model(streaming=True).invoke(QUESTION)
-    assert [r.stream for r in stub.requests] == [False, True]
+    assert [r.stream for r in stub.requests] == [True, True]  # invoke streams either way
     assert streamed.content == plain.content
     assert streamed.usage_metadata == plain.usage_metadata
     assert streamed.response_metadata["cost_usd"] == plain.response_metadata["cost_usd"]
+
+
+class ToolCalling(GenericFakeChatModel):
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+
+async def test_object_candidate_tool_calls_unstreamed(make_model, stub) -> None:
+    """A non-streamed call invokes an object whole: its tool calls, usage and model name."""
+    routed = make_model().route("Weather in Paris?", tools=True).model
+    reply = AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": "Paris"},
+                                       "id": "call_1", "type": "tool_call"}],
+                      response_metadata={"model_name": "gpt-4o-mini"},
+                      usage_metadata={"input_tokens": 11, "output_tokens": 4, "total_tokens": 15})
+    llm = make_model(models={routed: ToolCalling(messages=iter([reply] * 2))},
+                     allowed_models=[routed]).bind_tools([get_weather])
+    for msg in (llm.invoke("Weather in Paris?"), await llm.ainvoke("Weather in Paris?")):
+        assert msg.tool_calls == reply.tool_calls
+        assert msg.usage_metadata == reply.usage_metadata
+        assert msg.response_metadata["cost_usd"] == pytest.approx(
+            cost(Usage(11, 4), "gpt-4o-mini"))
+        assert msg.response_metadata["router_model"] == routed
+    assert stub.requests == []
 
 
 class Tempered(GenericFakeChatModel):
