@@ -406,21 +406,18 @@ class RoutedChat:
         return self._finish(selection, result, chain, t0)
 
     def _stream_end(
-        self, selection: Selection, chain: list[str], event: StreamEnd, t0: float
+        self,
+        selection: Selection,
+        chain: list[str],
+        event: StreamEnd,
+        t0: float,
+        failed: Sequence[Any],
     ) -> RoutedResponse:
         resp = event.response
         served = next((m for m in chain if self.targets[m] == resp.spec), selection.model)
         latency = time.perf_counter() - t0
-        # a stream only moves on before its first event, so every model ranked before the one
-        # that served failed without output (and without cost)
-        attempts = (
-            tuple(
-                (self.targets[m], 0.0, "failed before any output")
-                for m in chain[: chain.index(served)]
-            )
-            if served in chain
-            else ()
-        )
+        # a stream only moves on before its first event: failed attempts cost nothing
+        attempts = tuple((a.spec, a.cost_usd, str(a.error)) for a in failed)
         self.record(
             selection,
             model=served,
@@ -448,10 +445,11 @@ class RoutedChat:
         selection = selection or self.select(request.messages, **select_kwargs)
         chain = self._spec_chain(selection)
         t0 = time.perf_counter()
-        for event in stream_with_fallback([self.provider(m) for m in chain], request):
+        failed: list[Any] = []
+        for event in stream_with_fallback([self.provider(m) for m in chain], request, failed):
             yield event
             if isinstance(event, StreamEnd):
-                yield self._stream_end(selection, chain, event, t0)
+                yield self._stream_end(selection, chain, event, t0, failed)
 
     async def astream(
         self, request: ChatRequest, selection: Selection | None = None, **select_kwargs: Any
@@ -462,7 +460,9 @@ class RoutedChat:
         selection = selection or self.select(request.messages, **select_kwargs)
         chain = self._spec_chain(selection)
         t0 = time.perf_counter()
-        async for event in astream_with_fallback([self.provider(m) for m in chain], request):
+        failed: list[Any] = []
+        providers = [self.provider(m) for m in chain]
+        async for event in astream_with_fallback(providers, request, failed):
             yield event
             if isinstance(event, StreamEnd):
-                yield self._stream_end(selection, chain, event, t0)
+                yield self._stream_end(selection, chain, event, t0, failed)

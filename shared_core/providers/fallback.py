@@ -109,14 +109,17 @@ async def acall_with_fallback(
 
 
 def stream_with_fallback(
-    providers: Sequence[ChatProvider], req: ChatRequest
+    providers: Sequence[ChatProvider],
+    req: ChatRequest,
+    attempts: list[Attempt] | None = None,
 ) -> Iterator[StreamEvent]:
     """``stream`` on each provider in order; moves on only if no event was yielded yet.
 
-    The final :class:`StreamEnd` response's ``spec`` names the provider that served.
+    The final :class:`StreamEnd` response's ``spec`` names the provider that served; each
+    failed attempt is appended to ``attempts`` when a list is given.
     """
     _check(providers)
-    attempts: list[Attempt] = []
+    attempts = [] if attempts is None else attempts
     for p in providers:
         started = False
         try:
@@ -132,11 +135,13 @@ def stream_with_fallback(
 
 
 async def astream_with_fallback(
-    providers: Sequence[ChatProvider], req: ChatRequest
+    providers: Sequence[ChatProvider],
+    req: ChatRequest,
+    attempts: list[Attempt] | None = None,
 ) -> AsyncIterator[StreamEvent]:
     """Async :func:`stream_with_fallback`."""
     _check(providers)
-    attempts: list[Attempt] = []
+    attempts = [] if attempts is None else attempts
     for p in providers:
         started = False
         try:

@@ -106,6 +106,7 @@ def test_fallback_on_early_failure_reports_each_attempt(fitted_router, stub):
     final = events[-1]
     assert isinstance(final, RoutedResponse) and final.served_by == sel.ranking[1]
     assert final.metadata["fallback_attempts"] == [first]
+    assert "AuthenticationError" in final.attempts[0][2] and final.attempts[0][1] == 0.0
     assert second == fitted_router.model_specs[final.served_by]
 
 
