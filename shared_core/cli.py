@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="alpha sweep and baselines on labelled data")
     e.add_argument("router")
     e.add_argument("data", nargs="+")
-    e.add_argument("--alphas", help="'0,0.5,1' or '0:1:0.05' (default 0:1:0.05)")
+    e.add_argument("--alphas", help="'0,0.5,1' or '0:1:0.05' (default 0:1:0.01)")
     e.add_argument("--json", help="write the report as JSON here")
     e.add_argument("--plot", help="write the accuracy-vs-cost plot here (PNG); two more beside it")
     e.add_argument("--no-cache", action="store_true", help="do not use the embedding cache")

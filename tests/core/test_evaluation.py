@@ -39,7 +39,7 @@ def test_baselines_by_hand():
 def test_parse_alphas():
     assert parse_alphas("0,0.5,1") == (0.0, 0.5, 1.0)
     assert parse_alphas("0:1:0.25") == (0.0, 0.25, 0.5, 0.75, 1.0)
-    assert len(parse_alphas(None)) == 21
+    assert len(parse_alphas(None)) == 101
     with pytest.raises(ValueError, match=r"alphas must be in \[0, 1\]"):
         parse_alphas("0,2")
     with pytest.raises(ValueError, match="expected e.g."):
