@@ -516,6 +516,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512  # many concurrent clients connect at once (default backlog: 5)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client closing an idle keep-alive connection is normal, not worth a traceback.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
