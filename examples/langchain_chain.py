@@ -29,8 +29,6 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_avengers import AvengersChatModel, get_avengers_callback
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = {"openai": ("OPENAI_API_KEY",), "anthropic": ("ANTHROPIC_API_KEY",),
-        "google": ("GOOGLE_API_KEY", "GEMINI_API_KEY")}
 QUESTIONS = [
     "What is the capital of Australia?",
     "Prove that there are infinitely many prime numbers.",
@@ -40,12 +38,12 @@ QUESTIONS = [
 
 def online_model(**fields: Any) -> AvengersChatModel:
     """AvengersChatModel over the default router, routing only to providers whose key is set."""
-    from shared_core.providers import parse_spec
+    from shared_core.providers import has_api_key
 
     llm = AvengersChatModel(**fields)
     llm.allowed_models = [
         name for name, target in llm.engine.targets.items()
-        if isinstance(target, str) and any(os.environ.get(k) for k in KEYS[parse_spec(target)[0]])
+        if isinstance(target, str) and has_api_key(target)
     ]
     print(f"routing among: {', '.join(llm.allowed_models)}")
     return llm

@@ -29,26 +29,12 @@ from typing import Any
 
 from llama_index.core.agent.workflow import FunctionAgent, ToolCallResult
 from llama_index.core.tools import FunctionTool
+from llamaindex_query_engine import online_llm
 
 from llamaindex_avengers import AvengersLLM, track_costs
+from shared_core.providers import has_api_key
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = {"openai": ("OPENAI_API_KEY",), "anthropic": ("ANTHROPIC_API_KEY",),
-        "google": ("GOOGLE_API_KEY", "GEMINI_API_KEY")}
-
-
-def online_llm(**kwargs: Any) -> AvengersLLM:
-    """AvengersLLM over the default router, routing only to providers whose key is set."""
-    from shared_core.providers import parse_spec
-
-    llm = AvengersLLM(**kwargs)
-    llm.allowed_models = [
-        name for name, target in llm.engine.targets.items()
-        if isinstance(target, str)
-        and any(os.environ.get(k) for k in KEYS[parse_spec(target)[0]])
-    ]
-    print(f"routing among: {', '.join(llm.allowed_models)}")
-    return llm
 
 
 def add(a: float, b: float) -> float:
@@ -118,7 +104,7 @@ def main() -> None:
                         help="call real models (needs keys and a default router)")
     parser.add_argument("--offline", action="store_true", help="use the local stub even with keys")
     args = parser.parse_args()
-    has_key = any(os.environ.get(k) for ks in KEYS.values() for k in ks)
+    has_key = has_api_key()
     online = args.online or (has_key and not args.offline)
     with ExitStack() as stack:
         if online:

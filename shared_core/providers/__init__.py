@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+
 from pydantic import SecretStr
 
 from shared_core._errors import ConfigurationError
@@ -36,6 +38,7 @@ __all__ = [
     "astream_with_fallback",
     "call_with_fallback",
     "get_provider",
+    "has_api_key",
     "model_info",
     "parse_spec",
     "stream_with_fallback",
@@ -138,4 +141,13 @@ def get_provider(
         max_retries=max_retries,
         retry_backoff=retry_backoff,
         max_retry_delay=max_retry_delay,
+    )
+
+
+def has_api_key(spec: str | None = None) -> bool:
+    """Whether the standard API-key variable of ``spec``'s provider is set (of any provider
+    when ``spec`` is ``None``); e.g. to route only among models that can be called here."""
+    providers = [parse_spec(spec)[0]] if spec is not None else list(PROVIDERS)
+    return any(
+        os.environ.get(name) for p in providers for name in _provider_class(p).env_keys
     )

@@ -20,8 +20,17 @@ def test_public_api_is_pinned() -> None:
     assert sorted(providers.__all__) == sorted([
         "PROVIDERS", "Attempt", "ChatProvider", "FallbackResult", "ModelInfo",
         "acall_with_fallback", "astream_with_fallback", "call_with_fallback", "get_provider",
-        "model_info", "parse_spec", "stream_with_fallback",
+        "has_api_key", "model_info", "parse_spec", "stream_with_fallback",
     ])
+
+
+def test_has_api_key_reads_each_providers_standard_variables(monkeypatch) -> None:
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert not providers.has_api_key()
+    monkeypatch.setenv("GEMINI_API_KEY", "g")
+    assert providers.has_api_key("google:gemini-2.5-flash") and providers.has_api_key()
+    assert not providers.has_api_key("openai:gpt-4.1")
 
 
 @pytest.mark.parametrize(
