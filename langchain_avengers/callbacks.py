@@ -36,12 +36,12 @@ from langchain_core.tracers.context import register_configure_hook
 from langchain_avengers._convert import ROUTER_MODEL_KEY, from_usage_metadata
 from langchain_avengers.chat_models import INNER_RUN_TAG
 from shared_core.pricing import cost as price
-from shared_core.usage import CallRecord, CostLedger, ModelTotals, Usage
+from shared_core.usage import CallRecord, CostLedger, LedgerTotals, Usage
 
 __all__ = ["AvengersCostCallbackHandler", "get_avengers_callback"]
 
 
-class AvengersCostCallbackHandler(BaseCallbackHandler):
+class AvengersCostCallbackHandler(LedgerTotals, BaseCallbackHandler):
     """Totals tokens and USD of every chat-model call it sees; safe across threads and tasks.
 
     Attributes mirror ``OpenAICallbackHandler`` (``total_tokens``, ``prompt_tokens``,
@@ -70,51 +70,13 @@ class AvengersCostCallbackHandler(BaseCallbackHandler):
 
     # ------------------------------------------------------------------ totals
     @property
-    def usage(self) -> Usage:
-        """Tokens of every metered call, by kind."""
-        return self.ledger.total_usage
-
-    @property
-    def total_tokens(self) -> int:
-        return self.usage.total_tokens
-
-    @property
-    def prompt_tokens(self) -> int:
-        return self.usage.input_tokens
-
-    @property
-    def completion_tokens(self) -> int:
-        return self.usage.output_tokens
-
-    @property
-    def prompt_tokens_cached(self) -> int:
-        return self.usage.cached_input_tokens
-
-    @property
-    def reasoning_tokens(self) -> int:
-        return self.usage.reasoning_tokens
-
-    @property
     def successful_requests(self) -> int:
         return len(self.ledger) + self.unmetered_requests
 
     @property
-    def total_cost(self) -> float:
-        """USD of every priced call (see :attr:`unpriced_requests`)."""
-        return float(self.ledger.total_cost)
-
-    @property
     def unpriced_requests(self) -> int:
         """Calls whose model has no price in the table (not in :attr:`total_cost`)."""
-        return self.ledger.unpriced_calls
-
-    def by_model(self) -> dict[str, ModelTotals]:
-        """Totals per model (router model name for routed calls, else the model's name)."""
-        return self.ledger.by_model()
-
-    def summary(self, baseline: str | None = None) -> str:
-        """A table per model; with ``baseline`` (a spec), the same calls' cost on it."""
-        return self.ledger.summary(baseline)
+        return self.unpriced_calls
 
     def __repr__(self) -> str:
         u = self.usage

@@ -44,7 +44,7 @@ from llama_index.core.instrumentation.span_handlers import NullSpanHandler
 from pydantic import Field, PrivateAttr
 
 from llamaindex_avengers._convert import KEY, model_from_response, usage_from_response
-from shared_core.usage import CallRecord, CostLedger, ModelTotals, Usage
+from shared_core.usage import CallRecord, CostLedger, LedgerTotals, Usage
 
 __all__ = ["CostEventHandler", "track_costs"]
 
@@ -112,7 +112,7 @@ def _spans() -> _SpanParents:
         return _span_parents
 
 
-class CostEventHandler(BaseEventHandler):
+class CostEventHandler(LedgerTotals, BaseEventHandler):
     """Totals tokens and dollars per model over every LLM call it sees.
 
     Add it to a dispatcher for global accounting, or use :func:`track_costs` for one block.
@@ -180,44 +180,9 @@ class CostEventHandler(BaseEventHandler):
 
     # ------------------------------------------------------------------ totals
     @property
-    def total_cost(self) -> float:
-        """USD of every priced call (failed fallback attempts included)."""
-        return self.ledger.total_cost
-
-    @property
-    def usage(self) -> Usage:
-        """Tokens of every counted call, by kind."""
-        return self.ledger.total_usage
-
-    @property
-    def prompt_tokens(self) -> int:
-        return self.usage.input_tokens
-
-    @property
-    def completion_tokens(self) -> int:
-        return self.usage.output_tokens
-
-    @property
-    def total_tokens(self) -> int:
-        return self.usage.total_tokens
-
-    @property
     def successful_requests(self) -> int:
         """Counted calls (routed or not)."""
         return len(self.ledger)
-
-    @property
-    def unpriced_calls(self) -> int:
-        """Counted calls whose model has no known price (their tokens are in the totals)."""
-        return self.ledger.unpriced_calls
-
-    def by_model(self) -> dict[str, ModelTotals]:
-        """Calls, tokens and dollars per model (router names for routed calls)."""
-        return self.ledger.by_model()
-
-    def summary(self, baseline: str | None = None) -> str:
-        """A table per model; with ``baseline`` (a spec), what the same calls would cost there."""
-        return self.ledger.summary(baseline)
 
     def reset(self) -> None:
         """Forget every call counted so far."""

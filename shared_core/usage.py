@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 
 @dataclass(frozen=True)
@@ -222,6 +222,67 @@ class CostLedger:
         fig.savefig(path, dpi=120)
         plt.close(fig)
         return path
+
+
+class LedgerTotals:
+    """Read-only totals over ``self.ledger``, shared by the framework cost handlers.
+
+    Example:
+        >>> class Handler(LedgerTotals):
+        ...     def __init__(self):
+        ...         self.ledger = CostLedger()
+        >>> h = Handler()
+        >>> h.ledger.record(CallRecord("m", Usage(100, 20), 0.001))
+        >>> h.total_tokens, h.total_cost
+        (120, 0.001)
+    """
+
+    if TYPE_CHECKING:
+        ledger: CostLedger
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens of every counted call, by kind."""
+        return self.ledger.total_usage
+
+    @property
+    def total_tokens(self) -> int:
+        return self.usage.total_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.usage.input_tokens
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.usage.output_tokens
+
+    @property
+    def prompt_tokens_cached(self) -> int:
+        return self.usage.cached_input_tokens
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return self.usage.reasoning_tokens
+
+    @property
+    def total_cost(self) -> float:
+        """USD of every priced call, failed fallback attempts included (see
+        :attr:`unpriced_calls` for calls whose price is unknown)."""
+        return float(self.ledger.total_cost)
+
+    @property
+    def unpriced_calls(self) -> int:
+        """Counted calls whose model has no known price (their tokens are in the totals)."""
+        return self.ledger.unpriced_calls
+
+    def by_model(self) -> dict[str, ModelTotals]:
+        """Calls, tokens and dollars per model (router model names for routed calls)."""
+        return self.ledger.by_model()
+
+    def summary(self, baseline: str | None = None) -> str:
+        """A table per model; with ``baseline`` (a spec), what the same calls would cost there."""
+        return self.ledger.summary(baseline)
 
 
 class Budget:
