@@ -85,7 +85,8 @@ class ProviderError(AvengersError, RuntimeError):
         self.provider_message = message
         where = f"{provider}:{model}" if provider else model
         status = f" (HTTP {status_code})" if status_code else ""
-        super().__init__(f"{type(self).__name__} from {where}{status}: {message}")
+        origin = f" from {where}" if where else ""
+        super().__init__(f"{type(self).__name__}{origin}{status}: {message}")
 
 
 class AuthenticationError(ProviderError):
