@@ -113,16 +113,16 @@ class StaticEmbedder:
                 return np.zeros((1, table.shape[1]), np.float32)
             return table[ids].mean(axis=0, keepdims=True)
         encs = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        lists = [e.ids[: self.max_tokens] for e in encs]
-        lengths = np.fromiter((len(x) for x in lists), np.int64, len(lists))
-        flat = np.fromiter((i for x in lists for i in x), np.int64, int(lengths.sum()))
-        out = np.zeros((len(lists), table.shape[1]), np.float32)
-        nonempty = lengths > 0
-        if flat.size:
-            starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
-            sums = np.add.reduceat(table[flat], starts, axis=0)
-            out[nonempty] = sums / lengths[nonempty, None]
-        return out
+        from scipy.sparse import csr_matrix
+
+        lists = [np.asarray(e.ids[: self.max_tokens], dtype=np.int64) for e in encs]
+        lengths = np.fromiter((x.size for x in lists), np.int64, len(lists))
+        flat = np.concatenate(lists) if lists else np.zeros(0, np.int64)
+        # mean pooling as one sparse (texts x vocabulary) product: no (tokens x dim) copy
+        weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths).astype(np.float32)
+        indptr = np.concatenate(([0], np.cumsum(lengths)))
+        pool = csr_matrix((weights, flat, indptr), shape=(len(lists), table.shape[0]))
+        return np.asarray(pool @ table, dtype=np.float32)
 
 
 class OpenAICompatibleEmbedder:
