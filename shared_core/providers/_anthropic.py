@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
-from shared_core._errors import MissingDependencyError, ProviderError
+from shared_core._errors import ProviderError
 from shared_core.messages import (
     ChatRequest,
     ChatResponse,
@@ -135,15 +135,8 @@ class AnthropicProvider(ChatProvider):
     extra = "anthropic"
 
     def _make_client(self, api_key: str, *, async_: bool) -> Any:
-        try:
-            import anthropic
-        except ImportError as e:
-            raise MissingDependencyError("anthropic", self.extra) from e
-        kwargs: dict[str, Any] = {"api_key": api_key, "max_retries": 0}
-        if self.base_url is not None:
-            kwargs["base_url"] = self.base_url  # else the SDK reads ANTHROPIC_BASE_URL
-        if self.timeout is not None:
-            kwargs["timeout"] = self.timeout
+        anthropic = self._sdk("anthropic", "anthropic")  # the SDK reads ANTHROPIC_BASE_URL
+        kwargs = self._client_kwargs(api_key)
         return anthropic.AsyncAnthropic(**kwargs) if async_ else anthropic.Anthropic(**kwargs)
 
     def _forced_schema_tool(self, req: ChatRequest) -> str | None:

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
-from shared_core._errors import MissingDependencyError, ProviderError
+from shared_core._errors import ProviderError
 from shared_core.messages import (
     ChatRequest,
     ChatResponse,
@@ -85,15 +85,11 @@ class GoogleProvider(ChatProvider):
         self._signatures: OrderedDict[str, bytes] = OrderedDict()
 
     def _types(self) -> Any:
-        try:
-            from google.genai import types
-        except ImportError as e:
-            raise MissingDependencyError("google-genai", self.extra) from e
-        return types
+        return self._sdk("google.genai.types", "google-genai")
 
     def _make_client(self, api_key: str, *, async_: bool) -> Any:
         types = self._types()
-        from google import genai
+        genai = self._sdk("google.genai", "google-genai")
 
         options: dict[str, Any] = {
             # We retry ourselves; stop the SDK's own (implicit) retries.

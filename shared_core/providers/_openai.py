@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
-from shared_core._errors import MissingDependencyError, ProviderError
+from shared_core._errors import ProviderError
 from shared_core.messages import (
     ChatRequest,
     ChatResponse,
@@ -102,15 +102,8 @@ class OpenAIProvider(ChatProvider):
     extra = "openai"
 
     def _make_client(self, api_key: str, *, async_: bool) -> Any:
-        try:
-            import openai
-        except ImportError as e:
-            raise MissingDependencyError("openai", self.extra) from e
-        kwargs: dict[str, Any] = {"api_key": api_key, "max_retries": 0}
-        if self.base_url is not None:
-            kwargs["base_url"] = self.base_url  # else the SDK reads OPENAI_BASE_URL
-        if self.timeout is not None:
-            kwargs["timeout"] = self.timeout
+        openai = self._sdk("openai", "openai")  # the SDK reads OPENAI_BASE_URL
+        kwargs = self._client_kwargs(api_key)
         return openai.AsyncOpenAI(**kwargs) if async_ else openai.OpenAI(**kwargs)
 
     # ------------------------------------------------------------------ request

@@ -25,6 +25,7 @@ also lets a stream be retried only while it has produced no output.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import random
@@ -44,6 +45,7 @@ from shared_core._errors import (
     AuthenticationError,
     AvengersError,
     BadRequestError,
+    MissingDependencyError,
     ProviderConnectionError,
     ProviderError,
     ProviderServerError,
@@ -323,6 +325,24 @@ class ChatProvider(ABC):
         await client.close()
 
     # ------------------------------------------------------------------ provider hooks
+    def _sdk(self, module: str, package: str) -> Any:
+        """Import the provider's SDK (module) lazily; a missing one names the extra to install."""
+        try:
+            return importlib.import_module(module)
+        except ImportError as e:
+            raise MissingDependencyError(package, self.extra) from e
+
+    def _client_kwargs(self, api_key: str) -> dict[str, Any]:
+        """Constructor arguments shared by the OpenAI and Anthropic SDK clients: our own retry
+        loop replaces the SDK's, and base URL / timeout only when set (else the SDK's own
+        environment variable or default applies)."""
+        kwargs: dict[str, Any] = {"api_key": api_key, "max_retries": 0}
+        if self.base_url is not None:
+            kwargs["base_url"] = self.base_url
+        if self.timeout is not None:
+            kwargs["timeout"] = self.timeout
+        return kwargs
+
     @abstractmethod
     def _make_client(self, api_key: str, *, async_: bool) -> Any:
         """Import the SDK (MissingDependencyError naming the extra) and build a client."""
