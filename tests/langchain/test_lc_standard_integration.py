@@ -19,8 +19,8 @@ import respx
 from langchain_core.messages import AIMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from langchain_avengers import AvengersChatModel
 from shared_core import Router
+from tests.langchain._capabilities import AvengersCapabilities
 from tests.langchain._responder import ResponderStub
 from tests.langchain.conftest import stub_options
 from tests.stub_llm_server import Reply, Tokens
@@ -35,7 +35,7 @@ def responder() -> Iterator[ResponderStub]:
         yield server
 
 
-class TestAvengersChatModelIntegration(ChatModelIntegrationTests):
+class TestAvengersChatModelIntegration(AvengersCapabilities, ChatModelIntegrationTests):
     params: dict[str, Any] = {}
     stub: ResponderStub
 
@@ -60,57 +60,17 @@ class TestAvengersChatModelIntegration(ChatModelIntegrationTests):
             yield
 
     @property
-    def chat_model_class(self) -> type[AvengersChatModel]:
-        return AvengersChatModel
-
-    @property
     def chat_model_params(self) -> dict[str, Any]:
         return dict(self.params)
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
 
     @property
     def supports_anthropic_inputs(self) -> bool:
         return True
 
     @property
-    def returns_usage_metadata(self) -> bool:
-        return True
-
-    @property
     def supported_usage_metadata_details(self) -> dict[str, list[str]]:
         details = ["reasoning_output", "cache_read_input", "cache_creation_input"]
         return {"invoke": details, "stream": details}
-
-    @property
-    def supports_model_override(self) -> bool:
-        return True
-
-    @property
-    def model_override_value(self) -> str:
-        return "claude-haiku-4-5"
 
     # -- usage details: scripted on the stub, so the provider really reports them ----------
     def _with_usage(self, usage: Tokens, stream: bool) -> AIMessage:
