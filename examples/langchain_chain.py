@@ -16,9 +16,6 @@ records model specs (``avengers fit DATA --models examples/routerbench_models.to
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import tomllib
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -53,24 +50,12 @@ def offline_model(stack: ExitStack, **fields: Any) -> tuple[AvengersChatModel, A
     """AvengersChatModel over the default router (if it exists and records model specs), else a
     router fitted on routerbench; its candidates are served by the local stub (which calls
     offered tools and answers JSON schemas like a cooperative model)."""
-    sys.path.insert(0, str(ROOT))  # the stub lives in the checkout's tests/
-    from shared_core import Router, default_router_path, load_data
+    from _offline import offline_setup
+
     from tests.langchain._responder import ResponderStub
 
-    path = default_router_path()
-    router = Router.load(path) if path.exists() else None
-    if router is None or not router.model_specs:
-        data = Path(os.environ.get("AVENGERS_DATA_DIR", ROOT.parent / "shared" / "data"))
-        router = Router(n_clusters=20, random_state=0).fit(
-            load_data(data / "routerbench" / "train.jsonl"))
-        router.model_specs = tomllib.loads(
-            (ROOT / "examples" / "routerbench_models.toml").read_text("utf-8"))
-    stub = stack.enter_context(ResponderStub())
-    per_model = {name: {"base_url": stub.base_url(spec.split(":")[0])}
-                 for name, spec in router.model_specs.items()}
-    llm = AvengersChatModel(router=router, api_key="offline",
-                            provider_options={"per_model": per_model}, **fields)
-    return llm, stub
+    _, stub, offline_fields = offline_setup(stack, ResponderStub)
+    return AvengersChatModel(**offline_fields, **fields), stub
 
 
 def model_for(args: argparse.Namespace, stack: ExitStack, **fields: Any) -> AvengersChatModel:

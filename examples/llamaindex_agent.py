@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import sys
-import tomllib
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -53,20 +50,12 @@ TOOLS = [FunctionTool.from_defaults(add), FunctionTool.from_defaults(multiply)]
 def offline_llm(stack: ExitStack, question: str, **kwargs: Any) -> AvengersLLM:
     """AvengersLLM over a router fitted on routerbench; the routed model is the local stub,
     scripted to call add(12, 30), then multiply(42, 7), then answer."""
-    sys.path.insert(0, str(ROOT))  # the stub lives in the checkout's tests/
-    from shared_core import Router, load_data
-    from tests.stub_llm_server import Reply, StubLLMServer, Tokens, ToolCallSpec
+    from _offline import offline_setup
 
-    data = Path(os.environ.get("AVENGERS_DATA_DIR", ROOT.parent / "shared" / "data"))
-    router = Router(n_clusters=20, random_state=0).fit(
-        load_data(data / "routerbench" / "train.jsonl"))
-    router.model_specs = tomllib.loads(
-        (ROOT / "examples" / "routerbench_models.toml").read_text("utf-8"))
-    stub = stack.enter_context(StubLLMServer())
-    per_model = {name: {"base_url": stub.base_url(spec.split(":")[0])}
-                 for name, spec in router.model_specs.items()}
-    llm = AvengersLLM(router=router, api_key="offline",
-                      provider_options={"per_model": per_model}, **kwargs)
+    from tests.stub_llm_server import Reply, Tokens, ToolCallSpec
+
+    _, stub, fields = offline_setup(stack, use_default=False)
+    llm = AvengersLLM(**fields, **kwargs)
     provider = llm.route(question, tools=TOOLS).spec.split(":")[0]
     stub.script(provider, [
         Reply(tool_calls=[ToolCallSpec("add", {"a": 12, "b": 30})],

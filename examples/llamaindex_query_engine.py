@@ -15,9 +15,6 @@ script calls the real models: ``python examples/llamaindex_query_engine.py --onl
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import tomllib
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -78,20 +75,10 @@ class LocalEmbedding(BaseEmbedding):
 
 def offline_llm(stack: ExitStack, **kwargs: Any) -> AvengersLLM:
     """AvengersLLM over a router fitted on routerbench, its models served by the local stub."""
-    sys.path.insert(0, str(ROOT))  # the stub lives in the checkout's tests/
-    from shared_core import Router, load_data
-    from tests.stub_llm_server import StubLLMServer
+    from _offline import offline_setup
 
-    data = Path(os.environ.get("AVENGERS_DATA_DIR", ROOT.parent / "shared" / "data"))
-    router = Router(n_clusters=20, random_state=0).fit(
-        load_data(data / "routerbench" / "train.jsonl"))
-    router.model_specs = tomllib.loads(
-        (ROOT / "examples" / "routerbench_models.toml").read_text("utf-8"))
-    stub = stack.enter_context(StubLLMServer())
-    per_model = {name: {"base_url": stub.base_url(spec.split(":")[0])}
-                 for name, spec in router.model_specs.items()}
-    return AvengersLLM(router=router, api_key="offline",
-                       provider_options={"per_model": per_model}, **kwargs)
+    _, _, fields = offline_setup(stack, use_default=False)
+    return AvengersLLM(**fields, **kwargs)
 
 
 def main() -> None:
