@@ -14,8 +14,8 @@ for that query, not wrong: it is ``NaN`` in the matrices of :class:`RoutingData`
 
 Example:
     >>> from shared_core.data import load_data
-    >>> data = load_data("../shared/data/routerbench/test.jsonl")  # doctest: +SKIP
-    >>> data.scores.shape  # doctest: +SKIP
+    >>> data = load_data("../shared/data/routerbench/test.jsonl")
+    >>> data.scores.shape
     (945, 11)
 """
 

@@ -213,9 +213,9 @@ class LangChainEmbedder(_CallableEmbedder):
     """Any LangChain ``Embeddings`` (its ``embed_documents``) as an :class:`Embedder`.
 
     Example:
-        >>> from langchain_core.embeddings import DeterministicFakeEmbedding  # doctest: +SKIP
-        >>> emb = LangChainEmbedder(DeterministicFakeEmbedding(size=8))  # doctest: +SKIP
-        >>> emb.embed(["a"]).shape  # doctest: +SKIP
+        >>> from langchain_core.embeddings import DeterministicFakeEmbedding
+        >>> emb = LangChainEmbedder(DeterministicFakeEmbedding(size=8))
+        >>> emb.embed(["a"]).shape
         (1, 8)
     """
 
@@ -227,8 +227,8 @@ class LlamaIndexEmbedder(_CallableEmbedder):
     """Any LlamaIndex embedding model (its ``get_text_embedding_batch``) as an :class:`Embedder`.
 
     Example:
-        >>> from llama_index.core.embeddings import MockEmbedding  # doctest: +SKIP
-        >>> LlamaIndexEmbedder(MockEmbedding(embed_dim=8)).embed(["a"]).shape  # doctest: +SKIP
+        >>> from llama_index.core.embeddings import MockEmbedding
+        >>> LlamaIndexEmbedder(MockEmbedding(embed_dim=8)).embed(["a"]).shape
         (1, 8)
     """
 

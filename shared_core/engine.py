@@ -143,8 +143,13 @@ class RoutedChat:
             per-model overrides under ``per_model={"name": {...}}``.
 
     Example:
-        >>> specs = {"gpt-4-1106-preview": "openai:gpt-4.1"}
-        >>> chat = RoutedChat("router.json", models=specs)  # doctest: +SKIP
+        >>> from shared_core import Router, load_data
+        >>> router = Router(n_clusters=8).fit(load_data("../shared/data/routerbench/train.jsonl"))
+        >>> specs = {"gpt-4-1106-preview": "openai:gpt-4.1",
+        ...          "mistralai/mistral-7b-chat": "google:gemini-2.5-flash-lite"}
+        >>> chat = RoutedChat(router, models=specs)  # no I/O, no key needed to decide
+        >>> chat.select([Message.user("Say hi")], alpha=0.0).spec  # the dry run: cheapest
+        'google:gemini-2.5-flash-lite'
         >>> result = chat.chat(ChatRequest(messages=(Message.user("hi"),)))  # doctest: +SKIP
         >>> result.served_by, result.response.cost_usd  # doctest: +SKIP
     """

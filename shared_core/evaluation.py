@@ -67,8 +67,11 @@ class KNNRouter:
     model's accuracy and cost; then the same alpha score as Avengers-Pro.
 
     Example:
-        >>> knn = KNNRouter(n_neighbors=20).fit(train)  # doctest: +SKIP
-        >>> knn.route_batch(test.queries, 0.5)  # doctest: +SKIP
+        >>> from shared_core import load_data
+        >>> train = load_data("../shared/data/routerbench/train.jsonl")
+        >>> knn = KNNRouter(n_neighbors=20).fit(train)
+        >>> knn.route_batch(["What is 2 + 2?", "Reverse a list in Python"], 0.5).shape
+        (2,)
     """
 
     def __init__(
