@@ -193,12 +193,22 @@ class RoutingDecision:
         """A short human-readable table of the decision."""
         lines = [
             f"-> {self.model}  (alpha={self.alpha:g}"
-            + ("" if self.accuracy_weight in (None, self.alpha)
-               else f" -> accuracy weight {self.accuracy_weight:.4g}")
-            + (f", cluster {self.cluster}, distance {self.distances[0]:.3f}"
-               if len(self.clusters) == 1 else ", clusters " + ", ".join(
-                   f"{c} ({w:.0%}, d={d:.3f})" for c, w, d in
-                   zip(self.clusters, self.estimates.weights, self.distances, strict=True)))
+            + (
+                ""
+                if self.accuracy_weight in (None, self.alpha)
+                else f" -> accuracy weight {self.accuracy_weight:.4g}"
+            )
+            + (
+                f", cluster {self.cluster}, distance {self.distances[0]:.3f}"
+                if len(self.clusters) == 1
+                else ", clusters "
+                + ", ".join(
+                    f"{c} ({w:.0%}, d={d:.3f})"
+                    for c, w, d in zip(
+                        self.clusters, self.estimates.weights, self.distances, strict=True
+                    )
+                )
+            )
             + f", margin {self.margin:.3f})",
             f"   {'model':40s} {'acc':>6s} {'cost $':>10s} {'p~':>5s} {'q~':>5s} {'score':>6s}",
         ]
@@ -341,8 +351,11 @@ class Router:
     def paper(cls, n_clusters: int = 60, **kwargs: Any) -> Router:
         """The paper's exact method: nearest cluster, plain means, min-max within the cluster."""
         params: dict[str, Any] = {
-            "top_k": 1, "shrinkage": 0.0, "normalisation": "cluster",
-            "cost_normalisation": "minmax", "alpha_scale": "identity",
+            "top_k": 1,
+            "shrinkage": 0.0,
+            "normalisation": "cluster",
+            "cost_normalisation": "minmax",
+            "alpha_scale": "identity",
         }
         return cls(n_clusters, **{**params, **kwargs})
 
@@ -351,8 +364,12 @@ class Router:
         """The authors' code variant: 3 nearest clusters blended by ``softmax(-9 * distance)``,
         costs divided by the cluster's maximum, plain means, normalised within the cluster."""
         params: dict[str, Any] = {
-            "top_k": 3, "beta": 9.0, "shrinkage": 0.0, "normalisation": "cluster",
-            "cost_normalisation": "max", "alpha_scale": "identity",
+            "top_k": 3,
+            "beta": 9.0,
+            "shrinkage": 0.0,
+            "normalisation": "cluster",
+            "cost_normalisation": "max",
+            "alpha_scale": "identity",
         }
         return cls(n_clusters, **{**params, **kwargs})
 
@@ -372,7 +389,8 @@ class Router:
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(
-                "this Router is not fitted yet: call fit(data) or Router.load(path)")
+                "this Router is not fitted yet: call fit(data) or Router.load(path)"
+            )
 
     def _get_embedder(self) -> Embedder:
         if self.embedder is None:
@@ -411,7 +429,8 @@ class Router:
         data = _as_data(data)
         if self.n_clusters < 1 or self.top_k < 1:
             raise ValueError(
-                f"n_clusters and top_k must be >= 1, got {self.n_clusters}, {self.top_k}")
+                f"n_clusters and top_k must be >= 1, got {self.n_clusters}, {self.top_k}"
+            )
         normalise_costs(np.zeros((1, 1)), self.cost_normalisation)  # validates the name
         self._check_estimator_params()
         if embeddings is None:
@@ -476,7 +495,9 @@ class Router:
             if self.shrinkage == "auto":
                 # empirical Bayes for accuracy; costs are averages of many smooth values: plain
                 s_acc: np.ndarray | float = _eb_pseudo_samples(
-                    counts, self.score_sums_, getattr(self, "score_sq_sums_", None),
+                    counts,
+                    self.score_sums_,
+                    getattr(self, "score_sq_sums_", None),
                     self.global_accuracy_,
                 )
                 s_cost = 0.0
@@ -499,7 +520,8 @@ class Router:
             shape = self.accuracy_.shape
             self.p_norm_ = minmax_normalise(self.accuracy_.reshape(1, -1)).reshape(shape)
             self.q_norm_ = normalise_costs(
-                self.cost_.reshape(1, -1), self.cost_normalisation).reshape(shape)
+                self.cost_.reshape(1, -1), self.cost_normalisation
+            ).reshape(shape)
         self._alpha_knots = self._fit_alpha_scale()
         self._alpha_cache: dict[float, float] = {}
         c = self.cluster_centers_.astype(np.float32)
@@ -507,7 +529,8 @@ class Router:
         self._c_sq = (c.astype(np.float64) ** 2).sum(axis=1)
         # the four tables side by side, so that blending clusters is one gather + one product
         self._tables = np.ascontiguousarray(
-            np.concatenate([self.p_norm_, self.q_norm_, self.accuracy_, self.cost_], axis=1))
+            np.concatenate([self.p_norm_, self.q_norm_, self.accuracy_, self.cost_], axis=1)
+        )
         self._mask_cache = {}
 
     def _fit_alpha_scale(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -618,7 +641,7 @@ class Router:
         idx, dist, w = self._nearest(np.atleast_2d(x))
         m = len(self.models_)
         t = self._blend(self._tables, idx, w)
-        return t[:, :m], t[:, m:2 * m], t[:, 2 * m:3 * m], t[:, 3 * m:], idx, dist, w
+        return t[:, :m], t[:, m : 2 * m], t[:, 2 * m : 3 * m], t[:, 3 * m :], idx, dist, w
 
     def score_embedding(self, x: np.ndarray) -> ModelEstimates:
         """Per-model estimates for one normalised embedding (the single-query hot path)."""
@@ -629,8 +652,14 @@ class Router:
             j = int(d2.argmin())
             dist = float(np.sqrt(max(d2[j], 0.0)))
             return ModelEstimates(
-                self.models_, self.accuracy_[j], self.cost_[j], self.p_norm_[j], self.q_norm_[j],
-                (j,), (dist,), (1.0,),
+                self.models_,
+                self.accuracy_[j],
+                self.cost_[j],
+                self.p_norm_[j],
+                self.q_norm_[j],
+                (j,),
+                (dist,),
+                (1.0,),
             )
         idx = np.argsort(d2)[: self.top_k]
         # a handful of numbers: plain Python floats are faster than small arrays here
@@ -641,8 +670,14 @@ class Router:
         t = np.dot(weights, self._tables[idx])
         m = len(self.models_)
         return ModelEstimates(
-            self.models_, t[2 * m:3 * m], t[3 * m:], t[:m], t[m:2 * m],
-            tuple(idx.tolist()), tuple(dists), tuple(weights),
+            self.models_,
+            t[2 * m : 3 * m],
+            t[3 * m :],
+            t[:m],
+            t[m : 2 * m],
+            tuple(idx.tolist()),
+            tuple(dists),
+            tuple(weights),
         )
 
     def score(self, query: str) -> ModelEstimates:
@@ -863,7 +898,8 @@ class Router:
                 isinstance(v, str) for v in specs.values()
             ):
                 raise RouterFileError(
-                    f"{source}: config.model_specs must map model -> 'provider:model'")
+                    f"{source}: config.model_specs must map model -> 'provider:model'"
+                )
             unknown = sorted(set(specs) - set(models))
             if unknown:
                 raise RouterFileError(
@@ -879,7 +915,8 @@ class Router:
             raise
         except (KeyError, TypeError, ValueError) as e:
             raise RouterFileError(
-                f"{source}: malformed router file ({type(e).__name__}: {e})") from e
+                f"{source}: malformed router file ({type(e).__name__}: {e})"
+            ) from e
         router.embedder_id_ = str(emb_id)
         if embedder is not None:
             if embedder.id != router.embedder_id_:
